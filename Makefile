@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` and `make test`. Both set up everything they
+# need on a fresh Debian 12 machine: system packages, the virtualenv, the project.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench system-packages venv clean
+
+run: venv
+	$(VENV)/bin/printstation run
+
+test: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv
+	$(VENV)/bin/python bench/run.py
+
+system-packages:
+	@bash scripts/ensure-system-packages
+
+venv: system-packages $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,21 @@
+"""Settings loader and schema, the shipped example config, and stock layouts.
+
+This layer imports no other printstation layer.
+"""
+
+from .loader import ConfigError, Problem, find_config, load_settings
+from .settings import PrinterSettings, Settings
+from .stocks import FieldSpec, ItemsSpec, Stock, load_stocks
+
+__all__ = [
+    "ConfigError",
+    "FieldSpec",
+    "ItemsSpec",
+    "PrinterSettings",
+    "Problem",
+    "Settings",
+    "Stock",
+    "find_config",
+    "load_settings",
+    "load_stocks",
+]

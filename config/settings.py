@@ -1,0 +1,91 @@
+"""The frozen settings object every other layer reads; built only by the loader."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StationSettings:
+    id: str
+    data_dir: Path
+    seller_tin: str
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    drop_dir: Path
+    rejected_dir: Path
+    results_dir: Path
+    settle_ms: int
+    rescan_s: int
+    observer: str
+    max_file_mb: int
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    max_total: Decimal
+    line_tax_tolerance: Decimal
+    invoice_tax_tolerance: Decimal
+    rates: tuple[Decimal, ...]
+
+
+@dataclass(frozen=True)
+class CupsSettings:
+    server: str
+
+
+@dataclass(frozen=True)
+class PrinterSettings:
+    name: str
+    driver: str
+    queue: str
+    path: Path | None
+    stocks: tuple[str, ...]
+    paper_check: str
+    in_flight: int
+    # Offsets in mm per stock: (x right-positive, y down-positive).
+    offsets: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def offset_for(self, stock: str) -> tuple[float, float]:
+        return self.offsets.get(stock, (0.0, 0.0))
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    url: str
+    token_file: Path
+    batch: int
+    backoff_max_s: int
+
+
+@dataclass(frozen=True)
+class OfflineSettings:
+    max_hours: int
+    max_total: Decimal
+
+
+@dataclass(frozen=True)
+class Settings:
+    station: StationSettings
+    intake: IntakeSettings
+    validation: ValidationSettings
+    cups: CupsSettings
+    printers: tuple[PrinterSettings, ...]
+    sync: SyncSettings
+    offline: OfflineSettings
+    # Where the settings came from: the files read in order, or "built-in defaults".
+    origin: tuple[str, ...]
+    # The folder holding the main config file (for conf.d/ and stocks/), None when built in.
+    config_dir: Path | None
+
+    def printer(self, name: str) -> PrinterSettings | None:
+        return next((p for p in self.printers if p.name == name), None)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.station.data_dir / "journal.db"

@@ -1,0 +1,76 @@
+"""The finishing stage: when all of a file's jobs are final, put the file in its one place.
+
+Printed (any invoice of it) → `data_dir/archive/YYYY/MM/DD/`; otherwise → `rejected_dir`
+with `X.error.txt`. Either way `results_dir/X.result.json` tells the finance software. The
+destination is journaled before the move, so a crash in the middle resumes the same move.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from printstation.spool import Journal, atomic_write, free_name, move_file
+
+from . import logs
+from .context import Context
+from .reports import error_text, result_doc
+from .runner import Runner
+
+
+class FinishRunner(Runner):
+    name = "finisher"
+
+    def __init__(self, ctx: Context):
+        super().__init__()
+        self.ctx = ctx
+        self.journal: Journal | None = None
+
+    def setup(self) -> None:
+        self.journal = self.ctx.open_journal()
+
+    def teardown(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+    def run_once(self) -> bool:
+        assert self.journal is not None
+        sources = self.journal.sources_to_finish()
+        for source in sources:
+            if self.stopping:
+                break
+            self.finish(source)
+        return bool(sources)
+
+    def finish(self, source: sqlite3.Row) -> None:
+        assert self.journal is not None
+        intake = self.ctx.settings.intake
+        jobs = self.journal.jobs_of_source(source["id"])
+        archived = any(j["state"] == "printed" for j in jobs)
+        if source["state"] == "open":
+            folder = self.ctx.spool.archive_dir(self.ctx.clock()) if archived \
+                else intake.rejected_dir
+            name = source["spool_name"] if archived else source["name"]
+            destination = free_name(folder, name, source["id"])
+            self.journal.plan_finish(source["id"], str(destination))
+        else:
+            destination = Path(source["destination"])
+        rejected_any = any(j["state"] != "printed" for j in jobs)
+        if rejected_any:
+            report = intake.rejected_dir / f"{source['name'] if archived else destination.name}" \
+                                           ".error.txt"
+            atomic_write(report, error_text(source["name"], jobs, archived).encode("utf-8"))
+        spooled = self.ctx.spool.path(source["spool_name"])
+        if os.path.lexists(spooled):
+            move_file(spooled, destination)
+        now = self.journal.now()
+        result = result_doc(source["name"], jobs, now)
+        atomic_write(intake.results_dir / f"{source['name']}.result.json",
+                     (json.dumps(result, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        self.journal.finish(source["id"], archived,
+                            {"file": source["name"], "destination": str(destination),
+                             "state": result["state"]})
+        logs.info("file.archived" if archived else "file.rejected", job=source["id"],
+                  file=source["name"], destination=destination, state=result["state"])

@@ -1,0 +1,105 @@
+"""The printing stage, one runner per printer: render, submit in two phases, track.
+
+Two-phase submit: the driver creates the job held, its id is committed to the journal
+(`submitted`), and only then is it released. A crash before the commit leaves a held job
+that `find` adopts on the next try; after it, the journal knows the id. So an invoice is
+never handed to a printer twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from printstation.config import PrinterSettings
+from printstation.drivers import JobStatus, PrinterDriver, PrintRequest, make_driver, render_invoice
+from printstation.invoice import invoice_from_dict
+from printstation.spool import Journal, State
+
+from . import logs
+from .context import Context
+from .runner import Runner
+
+
+class PrintRunner(Runner):
+    def __init__(self, ctx: Context, printer: PrinterSettings, on_done: Callable[[], None]):
+        super().__init__()
+        self.name = f"printer:{printer.name}"
+        self.ctx = ctx
+        self.printer = printer
+        self.on_done = on_done
+        self.journal: Journal | None = None
+        self.driver: PrinterDriver | None = None
+
+    def setup(self) -> None:
+        self.journal = self.ctx.open_journal()
+        self.driver = make_driver(self.printer)
+
+    def teardown(self) -> None:
+        if self.driver is not None:
+            self.driver.close()
+        if self.journal is not None:
+            self.journal.close()
+
+    def run_once(self) -> bool:
+        assert self.journal is not None
+        # Jobs already handed over come first: after a restart they are settled before
+        # anything new goes to the printer.
+        job = self.journal.next_for_printer(self.printer.name, State.SUBMITTED)
+        if job is not None:
+            return self.track(job)
+        job = self.journal.next_for_printer(self.printer.name, State.QUEUED)
+        if job is None:
+            return False
+        self.submit(job)
+        return True
+
+    def submit(self, job: sqlite3.Row) -> None:
+        assert self.journal is not None and self.driver is not None
+        invoice = invoice_from_dict(json.loads(job["invoice_json"]))
+        stock = self.ctx.stocks[invoice.kind]
+        offset = self.printer.offset_for(stock.name)
+        title = f"{invoice.key}"
+        external_id = self.driver.find(job["id"])
+        if external_id is None:
+            pdf = render_invoice(invoice, stock, offset, title=f"printstation:{job['id']}")
+            external_id = self.driver.create_held(
+                PrintRequest(job["id"], title, pdf, stock.name))
+        with self.journal.transaction():
+            self.journal.transition(
+                job["id"], State.SUBMITTED, cups_job_id=external_id,
+                attempts=job["attempts"] + 1,
+                payload={"printer": self.printer.name, "external_id": external_id,
+                         "stock": stock.name, "offset_mm": list(offset)})
+        logs.info("job.submitted", job=job["id"], invoice=job["invoice_key"],
+                  printer=self.printer.name, external_id=external_id)
+        self.driver.release(external_id)
+        refreshed = self.journal.conn.execute("SELECT * FROM jobs WHERE id = ?",
+                                              (job["id"],)).fetchone()
+        self.track(refreshed)
+
+    def track(self, job: sqlite3.Row) -> bool:
+        """Settle a submitted job from the printer's answer; True when it moved on."""
+        assert self.journal is not None and self.driver is not None
+        external_id = job["cups_job_id"]
+        status = self.driver.status(external_id)
+        if status is JobStatus.HELD:
+            # The crash came after the id was journaled but before the release.
+            self.driver.release(external_id)
+            status = self.driver.status(external_id)
+        if status is JobStatus.COMPLETED:
+            self.journal.mark_printed(job["id"], json.loads(job["invoice_json"]))
+            logs.info("job.printed", job=job["id"], invoice=job["invoice_key"],
+                      printer=self.printer.name)
+            self.on_done()
+            return True
+        if status is JobStatus.UNKNOWN:
+            # The printer no longer knows a job we handed it: whether it printed cannot be
+            # known, so an operator decides (`printstation resolve`), never a resubmit.
+            with self.journal.transaction():
+                self.journal.transition(job["id"], State.UNCERTAIN, "printer.lost_job")
+            logs.warning("job.uncertain", job=job["id"], invoice=job["invoice_key"],
+                         printer=self.printer.name, reason="printer.lost_job")
+            return True
+        return False

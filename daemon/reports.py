@@ -1,0 +1,58 @@
+"""What a clerk and the finance software read: `X.error.txt` and `X.result.json`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from printstation.invoice import Problem
+
+
+def problems_text(problems: Sequence[Problem]) -> list[str]:
+    return [p.line() for p in problems]
+
+
+def job_errors(job: sqlite3.Row) -> list[dict[str, str]]:
+    return json.loads(job["errors"]) if job["errors"] else []
+
+
+def error_text(file_name: str, jobs: Sequence[sqlite3.Row], archived: bool) -> str:
+    """The report written beside a rejected file: every error of every invoice."""
+    lines = [f"文件 / file: {file_name}"]
+    if archived:
+        lines.append("部分发票已打印，文件已归档；以下发票被拒收。 / Some invoices printed and "
+                     "the file was archived; these invoices were rejected.")
+    else:
+        lines.append("文件被拒收。 / The file was rejected.")
+    for job in jobs:
+        if job["state"] == "printed":
+            continue
+        label = f"发票 / invoice {job['invoice_key']}" if job["invoice_key"] else "文件 / file"
+        lines.append("")
+        lines.append(f"{label} — 任务 / job {job['id']} — {job['state']}"
+                     + (f" ({job['reason']})" if job["reason"] else ""))
+        for err in job_errors(job):
+            where = f" {err['field']}" if err["field"] else ""
+            lines.append(f"  [{err['code']}]{where}: {err['zh']} / {err['en']}")
+    return "\n".join(lines) + "\n"
+
+
+def result_doc(file_name: str, jobs: Sequence[sqlite3.Row], at: str) -> dict[str, Any]:
+    """`{"file","job","state","invoice","printer","paper","errors","at"}` (SPEC §5).
+
+    A batch file has several jobs: the top level describes the first, `state` is
+    "partial" when they ended differently, and `jobs` lists each one.
+    """
+    entries = [{"job": j["id"], "state": j["state"], "invoice": j["invoice_key"],
+                "printer": j["printer"], "paper": None, "errors": job_errors(j)} for j in jobs]
+    states = {e["state"] for e in entries}
+    first = entries[0]
+    return {
+        "file": file_name, "job": first["job"],
+        "state": states.pop() if len(states) == 1 else "partial",
+        "invoice": first["invoice"], "printer": first["printer"], "paper": None,
+        "errors": [err for e in entries for err in e["errors"]],
+        "at": at, "jobs": entries,
+    }

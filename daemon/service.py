@@ -1,0 +1,141 @@
+"""The daemon: recover, start one runner per stage, watch signals, stop cleanly.
+
+Stages hand work on by waking the next one: intake → reader → printers → finisher. The
+main loop only reads signal flags, pings systemd and keeps the status line current.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from printstation.config import Settings, Stock, load_settings
+from printstation.drivers import FontMissing, ensure_font
+from printstation.spool import Journal, SchemaTooNew, StationMismatch
+
+from . import logs
+from .context import Context
+from .errors import ConfigInvalid, Unavailable
+from .finishing import FinishRunner
+from .intake import IntakeRunner, file_digest
+from .notify import Notifier
+from .printing import PrintRunner
+from .reading import ReadRunner
+from .runner import Runner
+from .signals import SignalFlags
+
+STOP_BUDGET_S = 8.0
+STALL_S = 60.0
+
+
+class Service:
+    def __init__(self, settings: Settings, stocks: dict[str, Stock],
+                 environ: Mapping[str, str] | None = None):
+        self.ctx = Context(settings, stocks)
+        self.notifier = Notifier(environ)
+        self.flags = SignalFlags()
+        self.finisher = FinishRunner(self.ctx)
+        self.printers = [PrintRunner(self.ctx, p, self.finisher.wake) for p in settings.printers]
+        self.reader = ReadRunner(self.ctx, self._wake_printers)
+        self.intake = IntakeRunner(self.ctx, self.reader.wake)
+        # Start order: the end of the pipeline first, the intake last; stop the reverse.
+        self.runners: list[Runner] = [self.finisher, *self.printers, self.reader, self.intake]
+
+    def _wake_printers(self) -> None:
+        for runner in self.printers:
+            runner.wake()
+        self.finisher.wake()
+
+    def prepare(self) -> None:
+        """Folders, font, journal, and files claimed before a crash but never journaled."""
+        s = self.ctx.settings
+        folders = [s.station.data_dir, s.intake.drop_dir, s.intake.rejected_dir,
+                   s.intake.results_dir]
+        try:
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            self.ctx.spool.create()
+        except OSError as exc:
+            raise ConfigInvalid(f"cannot create {exc.filename}: {exc.strerror}") from None
+        try:
+            ensure_font()
+        except FontMissing as exc:
+            raise Unavailable(str(exc)) from None
+        try:
+            journal = self.ctx.open_journal()
+        except (StationMismatch, SchemaTooNew) as exc:
+            raise ConfigInvalid(str(exc)) from None
+        try:
+            self._recover_orphans(journal)
+        finally:
+            journal.close()
+
+    def _recover_orphans(self, journal: Journal) -> None:
+        for source_id, name, spool_name in self.ctx.spool.orphans(journal.known_sources()):
+            path = self.ctx.spool.path(spool_name)
+            sha256, size = file_digest(path) if path.is_file() and not path.is_symlink() \
+                else (None, None)
+            journal.register_source(source_id, name, spool_name, sha256, size, recovered=True)
+            logs.info("job.incoming", job=source_id, file=name, recovered=True)
+
+    def run(self) -> int:
+        self.flags.install()
+        self.prepare()
+        for runner in self.runners:
+            runner.start()
+        s = self.ctx.settings
+        logs.info("daemon.ready", station=s.station.id, inbox=s.intake.drop_dir,
+                  printers=",".join(p.name for p in s.printers))
+        self.notifier.ready(self.status_line())
+        tick = min(1.0, self.notifier.watchdog_s / 2) if self.notifier.watchdog_s else 1.0
+        last_status = 0.0
+        while not self.flags.stop:
+            self.flags.wait(tick)
+            if self.flags.reload:
+                self.flags.reload = False
+                self.reload()
+            if self.healthy():
+                self.notifier.watchdog()
+            if time.monotonic() - last_status >= 5:
+                last_status = time.monotonic()
+                self.notifier.status(self.status_line())
+        self.notifier.stopping()
+        logs.info("daemon.stopping")
+        self.stop()
+        logs.info("daemon.stopped")
+        return 0
+
+    def stop(self) -> None:
+        deadline = time.monotonic() + STOP_BUDGET_S
+        for runner in reversed(self.runners):
+            runner.stop()
+            if not runner.join(max(0.1, deadline - time.monotonic())):
+                logs.warning("runner.stop_timeout", runner=runner.name)
+
+    def reload(self) -> None:
+        """Check the config on disk; an invalid one is logged and the old one kept.
+
+        Applying a changed config while running is the service issue's work; until then a
+        valid new config takes effect at the next restart.
+        """
+        settings = self.ctx.settings
+        main_file = None if settings.config_dir is None else Path(settings.origin[0])
+        try:
+            load_settings(main_file)
+        except Exception as exc:
+            logs.error("config.reload_rejected", error=str(exc).replace("\n", "; "))
+            return
+        logs.info("config.reload_checked", note="valid; changes apply at the next restart")
+
+    def healthy(self) -> bool:
+        """The core stages are alive and have looped recently (for the systemd watchdog)."""
+        now = time.monotonic()
+        core = [self.intake, self.reader, self.finisher]
+        return all(r.alive and now - r.beat < STALL_S for r in core)
+
+    def status_line(self) -> str:
+        errors = [f"{r.name}: {r.error}" for r in self.runners if r.error]
+        printers = ", ".join(p.name for p in self.ctx.settings.printers)
+        line = f"watching {self.ctx.settings.intake.drop_dir}; printers: {printers}"
+        return line + (f"; errors: {'; '.join(errors)}" if errors else "")

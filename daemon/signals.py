@@ -1,0 +1,42 @@
+"""Signal handling: handlers only set flags; the main loop reads them and acts.
+
+A self-pipe (`signal.set_wakeup_fd`) wakes the main loop's `select` at once.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+from types import FrameType
+
+
+class SignalFlags:
+    def __init__(self) -> None:
+        self.stop = False
+        self.reload = False
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+
+    def install(self) -> None:
+        signal.set_wakeup_fd(self._w)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop = True
+
+    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self.reload = True
+
+    def wait(self, timeout: float) -> None:
+        """Sleep until a signal arrives or `timeout` passes."""
+        ready, _, _ = select.select([self._r], [], [], max(timeout, 0))
+        if ready:
+            try:
+                while os.read(self._r, 512):
+                    pass
+            except BlockingIOError:
+                pass

@@ -1,0 +1,65 @@
+"""The `directory` printer: a virtual printer that writes each job's PDF to a folder.
+
+Holding a job is writing `.NAME.pdf.held` (fsynced); releasing it is renaming it to
+`NAME.pdf` and syncing the folder, so a PDF in the folder is always complete and appears
+once per job, however often the daemon crashes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .base import JobStatus, PrintRequest
+
+
+class DirectoryPrinter:
+    def __init__(self, name: str, path: Path):
+        self.name = name
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+
+    def _final(self, external_id: str) -> Path:
+        return self.path / f"{external_id}.pdf"
+
+    def _held(self, external_id: str) -> Path:
+        return self.path / f".{external_id}.pdf.held"
+
+    def create_held(self, request: PrintRequest) -> str:
+        # The job id leads the name so that `find` can look it up after a crash.
+        external_id = f"{request.job_id}--{_safe(request.title)}"
+        held = self._held(external_id)
+        with open(held, "wb") as fh:
+            fh.write(request.pdf)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return external_id
+
+    def release(self, external_id: str) -> None:
+        os.replace(self._held(external_id), self._final(external_id))
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def status(self, external_id: str) -> JobStatus:
+        if self._final(external_id).exists():
+            return JobStatus.COMPLETED
+        if self._held(external_id).exists():
+            return JobStatus.HELD
+        return JobStatus.UNKNOWN
+
+    def find(self, job_id: str) -> str | None:
+        for entry in os.listdir(self.path):
+            for prefix, suffix in (("", ".pdf"), (".", ".pdf.held")):
+                if entry.startswith(f"{prefix}{job_id}--") and entry.endswith(suffix):
+                    return entry[len(prefix):-len(suffix)]
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80]

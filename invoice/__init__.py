@@ -1,0 +1,27 @@
+"""The invoice domain: model, parsers and validation rules.
+
+This layer imports no other printstation layer.
+"""
+
+from .json_format import invoice_from_dict
+from .model import KINDS, PAPER_KINDS, Invoice, Line, Party
+from .problems import MESSAGES, Problem, problem
+from .reading import FileRead, Item, read_file
+from .validate import Rules, validate
+
+__all__ = [
+    "KINDS",
+    "MESSAGES",
+    "PAPER_KINDS",
+    "FileRead",
+    "Invoice",
+    "Item",
+    "Line",
+    "Party",
+    "Problem",
+    "Rules",
+    "invoice_from_dict",
+    "problem",
+    "read_file",
+    "validate",
+]

@@ -1,0 +1,31 @@
+"""The SQLite journal, the job state machine, spool files and durable file operations.
+
+Imports only the `invoice` layer.
+"""
+
+from .db import SCHEMA_VERSION, SchemaTooNew, connect
+from .durable import atomic_write, free_name, fsync_dir, move_file
+from .files import SpoolDir, new_source_id
+from .journal import Journal, Outcome, StationMismatch, iso, utc_now, verify_chain
+from .states import FINAL, IllegalTransition, State
+
+__all__ = [
+    "FINAL",
+    "SCHEMA_VERSION",
+    "IllegalTransition",
+    "Journal",
+    "Outcome",
+    "SchemaTooNew",
+    "SpoolDir",
+    "State",
+    "StationMismatch",
+    "atomic_write",
+    "connect",
+    "free_name",
+    "fsync_dir",
+    "iso",
+    "move_file",
+    "new_source_id",
+    "utc_now",
+    "verify_chain",
+]

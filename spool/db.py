@@ -1,0 +1,126 @@
+"""Opening the journal database, and its versioned forward migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+# Each entry migrates from version N-1 to N (N is its position + 1). Append only.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE sources (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        spool_name TEXT NOT NULL,
+        sha256 TEXT,
+        size INTEGER,
+        state TEXT NOT NULL,
+        destination TEXT,
+        claimed_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX sources_state ON sources(state);
+    CREATE INDEX sources_sha256 ON sources(sha256);
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        source_id TEXT NOT NULL REFERENCES sources(id),
+        source_name TEXT NOT NULL,
+        source_sha256 TEXT,
+        batch_index INTEGER NOT NULL DEFAULT 0,
+        kind TEXT,
+        invoice_key TEXT,
+        invoice_json TEXT,
+        state TEXT NOT NULL,
+        reason TEXT,
+        errors TEXT,
+        printer TEXT,
+        cups_job_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX jobs_source ON jobs(source_id);
+    CREATE INDEX jobs_state ON jobs(state, printer);
+    CREATE INDEX jobs_invoice ON jobs(invoice_key);
+    CREATE TABLE invoices (
+        key TEXT PRIMARY KEY,
+        code TEXT,
+        number TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        date TEXT NOT NULL,
+        buyer_name TEXT,
+        buyer_tin TEXT,
+        total_amount TEXT NOT NULL,
+        total_tax TEXT NOT NULL,
+        total TEXT NOT NULL,
+        state TEXT NOT NULL,
+        printed_at TEXT,
+        print_count INTEGER NOT NULL DEFAULT 0,
+        paper_code TEXT,
+        paper_number TEXT,
+        job_id TEXT
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        at TEXT NOT NULL,
+        station TEXT NOT NULL,
+        type TEXT NOT NULL,
+        job_id TEXT,
+        invoice_key TEXT,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        synced_at TEXT
+    );
+    CREATE INDEX events_job ON events(job_id);
+    CREATE INDEX events_invoice ON events(invoice_key);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(Exception):
+    """The database was written by a newer printstation."""
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit: BEGIN IMMEDIATE).
+
+    WAL with synchronous=FULL: a commit is on disk before the next step acts on it (NORMAL
+    may lose the last commits on power loss). `synchronous` is per connection, so it is set
+    on every one.
+    """
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                               timeout=10, check_same_thread=True)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to `SCHEMA_VERSION`; returns the version found before."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            raise SchemaTooNew(f"journal schema version {found} is newer than this "
+                               f"printstation ({SCHEMA_VERSION})")
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("COMMIT")
+        return found
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

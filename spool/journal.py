@@ -1,0 +1,281 @@
+"""The journal: jobs, sources, invoices and the hash-chained event log in SQLite (SPEC §10).
+
+Every state change is one `BEGIN IMMEDIATE` transaction that also appends the event that
+records it, so the change and its record are durable together before the next step acts.
+All job state changes go through `Journal.transition`, which refuses illegal ones.
+One `Journal` (one connection) per thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import db
+from .states import FINAL, State, check_transition
+
+GENESIS = "0" * 64
+_FINAL_SQL = "(" + ",".join(f"'{s}'" for s in sorted(FINAL)) + ")"
+# Columns `transition` may set besides state and reason.
+_JOB_COLUMNS = frozenset({"kind", "invoice_key", "invoice_json", "errors", "printer",
+                          "cups_job_id", "attempts", "next_attempt_at"})
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(moment: dt.datetime) -> str:
+    """UTC ISO-8601 with milliseconds and `Z`, as stored everywhere in the journal."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(body)).encode("utf-8")).hexdigest()
+
+
+class StationMismatch(Exception):
+    """The journal belongs to another station id."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What reading one invoice of a claimed file decided for its job."""
+
+    state: State
+    reason: str | None = None
+    kind: str | None = None
+    invoice_key: str | None = None
+    invoice_json: str | None = None
+    printer: str | None = None
+    errors: str | None = None
+
+
+class Journal:
+    def __init__(self, path: Path, station: str, clock: Clock = utc_now):
+        self.path = path
+        self.station = station
+        self.clock = clock
+        self.conn = db.connect(path)
+        db.migrate(self.conn)
+        self._claim_station()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    def _claim_station(self) -> None:
+        with self.transaction() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = 'station'").fetchone()
+            if row is None:
+                c.execute("INSERT INTO meta VALUES ('station', ?)", (self.station,))
+            elif row["value"] != self.station:
+                raise StationMismatch(
+                    f"{self.path} belongs to station {row['value']!r}, not {self.station!r}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: read-then-write without "database is locked" surprises."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- events -------------------------------------------------------------------------
+
+    def append_event(self, type_: str, job_id: str | None = None,
+                     invoice_key: str | None = None,
+                     payload: dict[str, Any] | None = None) -> int:
+        """Append one event; call inside `transaction()`. Returns its seq."""
+        last = self.conn.execute(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
+        body = {"seq": seq, "id": uuid.uuid4().hex, "at": self.now(), "station": self.station,
+                "type": type_, "job_id": job_id, "invoice_key": invoice_key,
+                "payload": payload or {}}
+        self.conn.execute(
+            "INSERT INTO events (seq, id, at, station, type, job_id, invoice_key, payload,"
+            " prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (seq, body["id"], body["at"], self.station, type_, job_id, invoice_key,
+             canonical(body["payload"]), prev, event_hash(prev, body)))
+        return seq
+
+    # -- the one place job states change ------------------------------------------------
+
+    def transition(self, job_id: str, new: State, reason: str | None = None,
+                   payload: dict[str, Any] | None = None, **columns: Any) -> None:
+        """Move a job to `new`, journaling `job.<new>`; call inside `transaction()`."""
+        row = self.conn.execute("SELECT state, invoice_key FROM jobs WHERE id = ?",
+                                (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no job {job_id}")
+        check_transition(job_id, row["state"], new)
+        bad = set(columns) - _JOB_COLUMNS
+        if bad:
+            raise ValueError(f"transition cannot set {sorted(bad)}")
+        sets = ", ".join(f"{name} = ?" for name in columns)
+        self.conn.execute(
+            f"UPDATE jobs SET state = ?, reason = ?, updated_at = ?{', ' if sets else ''}{sets}"
+            " WHERE id = ?", (new.value, reason, self.now(), *columns.values(), job_id))
+        event = {"from": row["state"], "to": new.value, **(payload or {})}
+        if reason:
+            event["reason"] = reason
+        self.append_event(f"job.{new.value}", job_id,
+                          columns.get("invoice_key", row["invoice_key"]), event)
+
+    # -- intake -------------------------------------------------------------------------
+
+    def register_source(self, source_id: str, name: str, spool_name: str, sha256: str | None,
+                        size: int | None, recovered: bool = False) -> str:
+        """Record a file claimed into the spool, with its first job (`incoming`)."""
+        now = self.now()
+        with self.transaction() as c:
+            c.execute("INSERT INTO sources (id, name, spool_name, sha256, size, state,"
+                      " claimed_at) VALUES (?,?,?,?,?,'open',?)",
+                      (source_id, name, spool_name, sha256, size, now))
+            c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256, state,"
+                      " created_at, updated_at) VALUES (?,?,?,?,'incoming',?,?)",
+                      (source_id, source_id, name, sha256, now, now))
+            payload: dict[str, Any] = {"file": name, "size": size, "sha256": sha256}
+            if recovered:
+                payload["recovered"] = True
+            self.append_event("job.incoming", source_id, None, payload)
+        return source_id
+
+    def known_sources(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT id FROM sources")}
+
+    # -- reading ------------------------------------------------------------------------
+
+    def next_incoming(self) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT j.*, s.spool_name, s.size FROM jobs j JOIN sources s ON s.id = j.source_id"
+            " WHERE j.state = 'incoming' ORDER BY s.rowid, j.batch_index LIMIT 1").fetchone()
+
+    def earlier_copy(self, sha256: str, source_id: str) -> sqlite3.Row | None:
+        """A job of another file with the same bytes that was taken, not refused."""
+        return self.conn.execute(
+            "SELECT j.id, j.created_at FROM jobs j JOIN sources s ON s.id = j.source_id"
+            " WHERE s.sha256 = ? AND s.id != ? AND j.state NOT IN ('rejected', 'cancelled',"
+            " 'failed') ORDER BY s.rowid LIMIT 1", (sha256, source_id)).fetchone()
+
+    def invoice_taken(self, key: str, job_id: str) -> sqlite3.Row | None:
+        """The job that printed `key` (not voided), or another live job for it."""
+        row = self.conn.execute(
+            "SELECT job_id AS id, printed_at AS at FROM invoices WHERE key = ?"
+            " AND state = 'printed'", (key,)).fetchone()
+        return row or self.conn.execute(
+            f"SELECT id, created_at AS at FROM jobs WHERE invoice_key = ? AND id != ?"
+            f" AND state NOT IN {_FINAL_SQL} ORDER BY created_at LIMIT 1",
+            (key, job_id)).fetchone()
+
+    def settle_read(self, job: sqlite3.Row, outcomes: list[Outcome]) -> list[str]:
+        """Apply what reading decided: the incoming job takes the first invoice, and each
+        further invoice of a batch becomes its own job. Returns the job ids."""
+        ids = []
+        with self.transaction() as c:
+            for index, outcome in enumerate(outcomes):
+                job_id = job["id"] if index == 0 else f"{job['source_id']}-{index + 1}"
+                if index:
+                    now = self.now()
+                    c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256,"
+                              " batch_index, state, created_at, updated_at)"
+                              " VALUES (?,?,?,?,?,'incoming',?,?)",
+                              (job_id, job["source_id"], job["source_name"],
+                               job["source_sha256"], index, now, now))
+                    self.append_event("job.created", job_id, None,
+                                      {"file": job["source_name"], "batch_index": index})
+                self.transition(job_id, outcome.state, outcome.reason,
+                                kind=outcome.kind, invoice_key=outcome.invoice_key,
+                                invoice_json=outcome.invoice_json, printer=outcome.printer,
+                                errors=outcome.errors)
+                ids.append(job_id)
+        return ids
+
+    # -- printing -----------------------------------------------------------------------
+
+    def next_for_printer(self, printer: str, state: State) -> sqlite3.Row | None:
+        """The oldest job of `printer` in `state`, in arrival order (file, then batch)."""
+        return self.conn.execute(
+            "SELECT j.* FROM jobs j JOIN sources s ON s.id = j.source_id"
+            " WHERE j.state = ? AND j.printer = ? ORDER BY s.rowid, j.batch_index LIMIT 1",
+            (state.value, printer)).fetchone()
+
+    def mark_printed(self, job_id: str, invoice: dict[str, Any]) -> None:
+        """The printer confirmed the job: the job is printed and the invoice marked used."""
+        now = self.now()
+        with self.transaction() as c:
+            self.transition(job_id, State.PRINTED)
+            key = invoice["code"] + "-" + invoice["number"] if invoice["code"] \
+                else invoice["number"]
+            c.execute(
+                "INSERT INTO invoices (key, code, number, kind, date, buyer_name, buyer_tin,"
+                " total_amount, total_tax, total, state, printed_at, print_count, job_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,'printed',?,1,?)"
+                " ON CONFLICT(key) DO UPDATE SET state = 'printed',"
+                " printed_at = excluded.printed_at, print_count = print_count + 1,"
+                " job_id = excluded.job_id",
+                (key, invoice["code"] or None, invoice["number"], invoice["kind"],
+                 invoice["date"], invoice["buyer"]["name"], invoice["buyer"]["tin"],
+                 invoice["total_amount"], invoice["total_tax"], invoice["total"], now, job_id))
+
+    # -- finishing ----------------------------------------------------------------------
+
+    def sources_to_finish(self, limit: int = 50) -> list[sqlite3.Row]:
+        """Files whose jobs are all final but which are not yet archived or rejected."""
+        return self.conn.execute(
+            "SELECT * FROM sources s WHERE s.state IN ('open', 'finishing') AND NOT EXISTS"
+            f" (SELECT 1 FROM jobs j WHERE j.source_id = s.id AND j.state NOT IN {_FINAL_SQL})"
+            " ORDER BY s.rowid LIMIT ?", (limit,)).fetchall()
+
+    def jobs_of_source(self, source_id: str) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM jobs WHERE source_id = ? ORDER BY batch_index",
+                                 (source_id,)).fetchall()
+
+    def plan_finish(self, source_id: str, destination: str) -> None:
+        """Record where the file will go before moving it, so a crash mid-move resumes."""
+        with self.transaction() as c:
+            c.execute("UPDATE sources SET state = 'finishing', destination = ? WHERE id = ?",
+                      (destination, source_id))
+
+    def finish(self, source_id: str, archived: bool, payload: dict[str, Any]) -> None:
+        state = "archived" if archived else "rejected"
+        with self.transaction() as c:
+            c.execute("UPDATE sources SET state = ?, finished_at = ? WHERE id = ?",
+                      (state, self.now(), source_id))
+            self.append_event(f"file.{state}", source_id, None, payload)
+
+
+def verify_chain(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """Check `seq` is gap-free from 1 and every hash links; (events checked, first problem)."""
+    prev, expected, count = GENESIS, 1, 0
+    for row in conn.execute("SELECT * FROM events ORDER BY seq"):
+        if row["seq"] != expected:
+            return count, f"seq {expected} is missing (next is {row['seq']})"
+        body = {"seq": row["seq"], "id": row["id"], "at": row["at"], "station": row["station"],
+                "type": row["type"], "job_id": row["job_id"], "invoice_key": row["invoice_key"],
+                "payload": json.loads(row["payload"])}
+        if row["prev_hash"] != prev or row["hash"] != event_hash(prev, body):
+            return count, f"event seq {row['seq']} does not match its hash"
+        prev, expected, count = row["hash"], expected + 1, count + 1
+    return count, None

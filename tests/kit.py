@@ -1,0 +1,134 @@
+"""A test kit, not test magic: a station in a temp folder and the real daemon process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "config" / "samples"
+EXE = Path(sys.executable).parent / "printstation"
+
+
+def write_config(folder: Path, extra: str = "", settle_ms: int = 200, rescan_s: int = 1) -> Path:
+    """A station under `folder` with one directory printer; returns the config path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "printstation.toml"
+    config.write_text(f"""
+[station]
+id = "TEST-001"
+data_dir = "data"
+
+[intake]
+drop_dir = "inbox"
+settle_ms = {settle_ms}
+rescan_s = {rescan_s}
+
+[printers.pdf]
+driver = "directory"
+path = "printed"
+stocks = ["vat-special", "vat-ordinary", "vat-roll-76", "einvoice"]
+{extra}
+""", encoding="utf-8")
+    return config
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Station:
+    """Paths of a test station, and its daemon started as a real subprocess."""
+
+    def __init__(self, folder: Path, config: Path):
+        self.folder = folder
+        self.config = config
+        self.inbox = folder / "inbox"
+        self.rejected = folder / "rejected"
+        self.results = folder / "results"
+        self.printed = folder / "printed"
+        self.data = folder / "data"
+        self.proc: subprocess.Popen | None = None
+        self.log = folder / "daemon.log"
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        # The log file lives as long as the daemon process, across methods.
+        self._log_fh = open(self.log, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(EXE), "--config", str(self.config), "run"], stdout=self._log_fh,
+            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=self.folder)
+        wait_for(lambda: "event=daemon.ready" in self.log_text() or self.proc.poll() is not None,
+                 what="daemon ready")
+        assert self.proc.poll() is None, self.log_text()
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> tuple[int, float]:
+        """Send `sig`; returns (exit code, seconds it took to exit)."""
+        assert self.proc is not None
+        started = time.monotonic()
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._log_fh.close()
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self._log_fh.close()
+
+    def db(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.data / "journal.db", timeout=10)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def jobs(self) -> list[sqlite3.Row]:
+        with self.db() as conn:
+            return conn.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
+
+    def result(self, name: str) -> dict | None:
+        path = self.results / f"{name}.result.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def archived(self) -> list[Path]:
+        root = self.data / "archive"
+        return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(EXE), "--config", str(self.config), *args],
+                              capture_output=True, text=True, timeout=60)
+
+
+def invoice(number: str = "00012001", **changes: Any) -> dict:
+    """A valid special invoice (the shared sample) with a chosen number."""
+    doc = json.loads((SAMPLES / "vat-special.json").read_text(encoding="utf-8"))
+    doc["number"] = number
+    doc.update(changes)
+    return doc
+
+
+def drop_by_rename(station: Station, name: str, data: bytes) -> Path:
+    """Write outside the drop folder, then rename in, as well-behaved writers do."""
+    staging = station.folder / "staging"
+    staging.mkdir(exist_ok=True)
+    tmp = staging / name
+    tmp.write_bytes(data)
+    target = station.inbox / name
+    os.rename(tmp, target)
+    return target

@@ -1,0 +1,110 @@
+"""The journal: guarded transitions, gap-free seq, a hash chain that shows tampering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from printstation.spool import (
+    SCHEMA_VERSION,
+    IllegalTransition,
+    Journal,
+    Outcome,
+    State,
+    StationMismatch,
+    verify_chain,
+)
+from printstation.spool.states import FINAL, TRANSITIONS
+
+
+def fixed_clock() -> dt.datetime:
+    return dt.datetime(2026, 11, 28, 3, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    j = Journal(tmp_path / "journal.db", "ST-1", fixed_clock)
+    yield j
+    j.close()
+
+
+def test_pragmas_and_schema_version(journal: Journal) -> None:
+    c = journal.conn
+    assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert c.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_reopening_migrates_nothing_and_keeps_the_station(tmp_path: Path) -> None:
+    Journal(tmp_path / "j.db", "ST-1").close()
+    Journal(tmp_path / "j.db", "ST-1").close()
+    with pytest.raises(StationMismatch):
+        Journal(tmp_path / "j.db", "ST-2")
+
+
+def test_final_states_have_no_way_out() -> None:
+    for state in FINAL:
+        assert state not in TRANSITIONS
+
+
+def test_pipeline_transitions_and_events(journal: Journal) -> None:
+    job = journal.register_source("S1", "a.json", "S1--a.json", "ab" * 32, 10)
+    row = journal.next_incoming()
+    assert row["id"] == job and row["spool_name"] == "S1--a.json"
+    invoice_json = '{"x": 1}'
+    ids = journal.settle_read(row, [
+        Outcome(State.QUEUED, kind="vat-special", invoice_key="K-1", printer="p",
+                invoice_json=invoice_json),
+        Outcome(State.REJECTED, "total.sum", errors="[]"),
+    ])
+    assert ids == ["S1", "S1-2"]
+    assert journal.next_for_printer("p", State.QUEUED)["id"] == "S1"
+    with journal.transaction():
+        journal.transition("S1", State.SUBMITTED, cups_job_id="ext-1")
+    journal.mark_printed("S1", {"code": "K", "number": "1", "kind": "vat-special",
+                                "date": "2026-11-20", "buyer": {"name": "b", "tin": "t"},
+                                "total_amount": "1.00", "total_tax": "0.13", "total": "1.13"})
+    inv = journal.conn.execute("SELECT * FROM invoices").fetchone()
+    assert (inv["key"], inv["state"], inv["print_count"], inv["job_id"]) == \
+        ("K-1", "printed", 1, "S1")
+    types = [r["type"] for r in journal.conn.execute("SELECT type FROM events ORDER BY seq")]
+    assert types == ["job.incoming", "job.queued", "job.created", "job.rejected",
+                     "job.submitted", "job.printed"]
+    assert journal.conn.execute("SELECT at FROM events LIMIT 1").fetchone()[0] == \
+        "2026-11-28T03:00:00.123Z"
+    assert verify_chain(journal.conn) == (6, None)
+    assert [r["id"] for r in journal.sources_to_finish()] == ["S1"]
+
+
+def test_illegal_transition_changes_nothing(journal: Journal) -> None:
+    journal.register_source("S1", "a.json", "S1--a.json", None, None)
+    before = journal.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    with pytest.raises(IllegalTransition), journal.transaction():
+        journal.transition("S1", State.PRINTED)
+    assert journal.conn.execute("SELECT state FROM jobs").fetchone()[0] == "incoming"
+    assert journal.conn.execute("SELECT count(*) FROM events").fetchone()[0] == before
+
+
+def test_tampering_is_found_at_the_edited_event(journal: Journal, tmp_path: Path) -> None:
+    for i in range(5):
+        journal.register_source(f"S{i}", f"{i}.json", f"S{i}--{i}.json", None, 1)
+    assert verify_chain(journal.conn) == (5, None)
+    other = sqlite3.connect(tmp_path / "journal.db")
+    other.execute("UPDATE events SET payload = '{\"file\":\"evil.json\"}' WHERE seq = 3")
+    other.commit()
+    other.close()
+    checked, problem = verify_chain(journal.conn)
+    assert (checked, problem) == (2, "event seq 3 does not match its hash")
+
+
+def test_a_missing_event_is_a_gap(journal: Journal, tmp_path: Path) -> None:
+    for i in range(3):
+        journal.register_source(f"S{i}", f"{i}.json", f"S{i}--{i}.json", None, 1)
+    other = sqlite3.connect(tmp_path / "journal.db")
+    other.execute("DELETE FROM events WHERE seq = 2")
+    other.commit()
+    other.close()
+    assert verify_chain(journal.conn)[1] == "seq 2 is missing (next is 3)"
