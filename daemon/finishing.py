@@ -30,6 +30,8 @@ class FinishRunner(Runner):
 
     def setup(self) -> None:
         self.journal = self.ctx.open_journal()
+        # None: the first pass scans every open file (left from before a restart).
+        self.seen_seq: int | None = None
 
     def teardown(self) -> None:
         if self.journal is not None:
@@ -37,11 +39,14 @@ class FinishRunner(Runner):
 
     def run_once(self) -> bool:
         assert self.journal is not None
-        sources = self.journal.sources_to_finish()
+        # Read the mark before the query: an event appended meanwhile is seen next time.
+        mark = self.journal.last_seq()
+        sources = self.journal.sources_to_finish(self.seen_seq)
         for source in sources:
             if self.stopping:
-                break
+                return True
             self.finish(source)
+        self.seen_seq = mark
         return bool(sources)
 
     def finish(self, source: sqlite3.Row) -> None:
@@ -49,11 +54,13 @@ class FinishRunner(Runner):
         intake = self.ctx.settings.intake
         jobs = self.journal.jobs_of_source(source["id"])
         archived = any(j["state"] == "printed" for j in jobs)
-        if source["state"] == "open":
-            folder = self.ctx.spool.archive_dir(self.ctx.clock()) if archived \
-                else intake.rejected_dir
-            name = source["spool_name"] if archived else source["name"]
-            destination = free_name(folder, name, source["id"])
+        if archived:
+            # Unique (the spool name) and fixed by the claim date: nothing to plan.
+            destination = self.ctx.spool.archive_dir(source["claimed_at"]) / source["spool_name"]
+        elif source["state"] == "open":
+            # A free name depends on what is there now; journal it before moving, so a
+            # crash mid-move resumes with the same name.
+            destination = free_name(intake.rejected_dir, source["name"], source["id"])
             self.journal.plan_finish(source["id"], str(destination))
         else:
             destination = Path(source["destination"])

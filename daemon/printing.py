@@ -35,6 +35,9 @@ class PrintRunner(Runner):
     def setup(self) -> None:
         self.journal = self.ctx.open_journal()
         self.driver = make_driver(self.printer)
+        # Only a job queued before this runner started can have a held job left over from
+        # a crash; later ones skip the (possibly slow) lookup.
+        self.started_at = self.journal.now()
 
     def teardown(self) -> None:
         if self.driver is not None:
@@ -61,7 +64,8 @@ class PrintRunner(Runner):
         stock = self.ctx.stocks[invoice.kind]
         offset = self.printer.offset_for(stock.name)
         title = f"{invoice.key}"
-        external_id = self.driver.find(job["id"])
+        external_id = self.driver.find(job["id"]) if job["updated_at"] < self.started_at \
+            else None
         if external_id is None:
             pdf = render_invoice(invoice, stock, offset, title=f"printstation:{job['id']}")
             external_id = self.driver.create_held(

@@ -72,7 +72,9 @@ class Service:
             journal.close()
 
     def _recover_orphans(self, journal: Journal) -> None:
+        drop_dir = self.ctx.settings.intake.drop_dir
         for source_id, name, spool_name in self.ctx.spool.orphans(journal.known_sources()):
+            self.ctx.spool.finish_claim(spool_name, drop_dir)
             path = self.ctx.spool.path(spool_name)
             sha256, size = file_digest(path) if path.is_file() and not path.is_symlink() \
                 else (None, None)

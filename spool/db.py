@@ -27,6 +27,7 @@ MIGRATIONS: list[str] = [
         source_id TEXT NOT NULL REFERENCES sources(id),
         source_name TEXT NOT NULL,
         source_sha256 TEXT,
+        source_seq INTEGER NOT NULL,
         batch_index INTEGER NOT NULL DEFAULT 0,
         kind TEXT,
         invoice_key TEXT,
@@ -42,7 +43,8 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     CREATE INDEX jobs_source ON jobs(source_id);
-    CREATE INDEX jobs_state ON jobs(state, printer);
+    CREATE INDEX jobs_arrival ON jobs(state, source_seq, batch_index);
+    CREATE INDEX jobs_printer_arrival ON jobs(printer, state, source_seq, batch_index);
     CREATE INDEX jobs_invoice ON jobs(invoice_key);
     CREATE TABLE invoices (
         key TEXT PRIMARY KEY,

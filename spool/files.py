@@ -8,11 +8,12 @@ registers such orphans. Printed files are archived under `archive/YYYY/MM/DD/`.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import secrets
 from pathlib import Path
 
-from .durable import move_file
+from .durable import fsync_dir, move_file
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
@@ -38,13 +39,44 @@ class SpoolDir:
         return self.root / spool_name
 
     def claim(self, src: Path, source_id: str) -> str:
-        """Move `src` into the spool durably; returns its spool name."""
+        """Move `src` into the spool durably; returns its spool name.
+
+        Maildir-style: hard-link it into the spool, sync, then unlink the original. A
+        rename out of the watched folder would raise an unmatched IN_MOVED_FROM, which
+        watchdog holds for 0.5 s to pair it, delaying every later event behind it; an
+        unlink raises IN_DELETE, which it passes on at once. After a crash between link
+        and unlink both names share one inode, and `finish_claim` completes the claim.
+        Where links are refused, rename; across filesystems, copy (`move_file`).
+        """
         spool_name = f"{source_id}--{src.name}"
         dst = self.root / spool_name
         if os.path.lexists(dst):
             raise FileExistsError(dst)
-        move_file(src, dst)
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP,
+                                 errno.EXDEV):
+                raise
+            move_file(src, dst)
+            return spool_name
+        fsync_dir(self.root)
+        os.unlink(src)
+        fsync_dir(src.parent)
         return spool_name
+
+    def finish_claim(self, spool_name: str, drop_dir: Path) -> bool:
+        """Unlink the drop folder's name of a file whose claim a crash interrupted."""
+        name = spool_name.partition("--")[2]
+        original = drop_dir / name
+        try:
+            same = os.path.samestat(os.lstat(original), os.lstat(self.root / spool_name))
+        except FileNotFoundError:
+            return False
+        if same:
+            os.unlink(original)
+            fsync_dir(drop_dir)
+        return same
 
     def orphans(self, known: set[str]) -> list[tuple[str, str, str]]:
         """Spool files with no journal row: (source id, original name, spool name)."""
@@ -55,7 +87,8 @@ class SpoolDir:
                 found.append((source_id, name, entry))
         return found
 
-    def archive_dir(self, when: dt.datetime) -> Path:
-        folder = self.archive_root / when.strftime("%Y/%m/%d")
+    def archive_dir(self, claimed_at: str) -> Path:
+        """`archive/YYYY/MM/DD/` of a file's (UTC) claim date."""
+        folder = self.archive_root / claimed_at[:4] / claimed_at[5:7] / claimed_at[8:10]
         folder.mkdir(parents=True, exist_ok=True)
         return folder

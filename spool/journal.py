@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,10 @@ _JOB_COLUMNS = frozenset({"kind", "invoice_key", "invoice_json", "errors", "prin
                           "cups_job_id", "attempts", "next_attempt_at"})
 
 Clock = Callable[[], dt.datetime]
+
+# One write lock per database file, shared by the Journals (threads) of this process.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
 
 
 def utc_now() -> dt.datetime:
@@ -72,6 +77,8 @@ class Journal:
         self.station = station
         self.clock = clock
         self.conn = db.connect(path)
+        with _LOCKS_GUARD:
+            self._write_lock = _WRITE_LOCKS.setdefault(str(path.resolve()), threading.Lock())
         db.migrate(self.conn)
         self._claim_station()
 
@@ -92,14 +99,20 @@ class Journal:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE: read-then-write without "database is locked" surprises."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        """BEGIN IMMEDIATE: read-then-write without "database is locked" surprises.
+
+        Writers of this process queue on a lock first: SQLite's own busy handler sleeps in
+        steps of up to 100 ms, which made the pipeline's threads wait far longer than the
+        work takes. Other processes (the CLI) still meet the busy timeout.
+        """
+        with self._write_lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     # -- events -------------------------------------------------------------------------
 
@@ -150,12 +163,12 @@ class Journal:
         """Record a file claimed into the spool, with its first job (`incoming`)."""
         now = self.now()
         with self.transaction() as c:
-            c.execute("INSERT INTO sources (id, name, spool_name, sha256, size, state,"
-                      " claimed_at) VALUES (?,?,?,?,?,'open',?)",
-                      (source_id, name, spool_name, sha256, size, now))
-            c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256, state,"
-                      " created_at, updated_at) VALUES (?,?,?,?,'incoming',?,?)",
-                      (source_id, source_id, name, sha256, now, now))
+            seq = c.execute("INSERT INTO sources (id, name, spool_name, sha256, size, state,"
+                            " claimed_at) VALUES (?,?,?,?,?,'open',?)",
+                            (source_id, name, spool_name, sha256, size, now)).lastrowid
+            c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256, source_seq,"
+                      " state, created_at, updated_at) VALUES (?,?,?,?,?,'incoming',?,?)",
+                      (source_id, source_id, name, sha256, seq, now, now))
             payload: dict[str, Any] = {"file": name, "size": size, "sha256": sha256}
             if recovered:
                 payload["recovered"] = True
@@ -170,7 +183,7 @@ class Journal:
     def next_incoming(self) -> sqlite3.Row | None:
         return self.conn.execute(
             "SELECT j.*, s.spool_name, s.size FROM jobs j JOIN sources s ON s.id = j.source_id"
-            " WHERE j.state = 'incoming' ORDER BY s.rowid, j.batch_index LIMIT 1").fetchone()
+            " WHERE j.state = 'incoming' ORDER BY j.source_seq, j.batch_index LIMIT 1").fetchone()
 
     def earlier_copy(self, sha256: str, source_id: str) -> sqlite3.Row | None:
         """A job of another file with the same bytes that was taken, not refused."""
@@ -199,10 +212,10 @@ class Journal:
                 if index:
                     now = self.now()
                     c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256,"
-                              " batch_index, state, created_at, updated_at)"
-                              " VALUES (?,?,?,?,?,'incoming',?,?)",
+                              " source_seq, batch_index, state, created_at, updated_at)"
+                              " VALUES (?,?,?,?,?,?,'incoming',?,?)",
                               (job_id, job["source_id"], job["source_name"],
-                               job["source_sha256"], index, now, now))
+                               job["source_sha256"], job["source_seq"], index, now, now))
                     self.append_event("job.created", job_id, None,
                                       {"file": job["source_name"], "batch_index": index})
                 self.transition(job_id, outcome.state, outcome.reason,
@@ -217,9 +230,8 @@ class Journal:
     def next_for_printer(self, printer: str, state: State) -> sqlite3.Row | None:
         """The oldest job of `printer` in `state`, in arrival order (file, then batch)."""
         return self.conn.execute(
-            "SELECT j.* FROM jobs j JOIN sources s ON s.id = j.source_id"
-            " WHERE j.state = ? AND j.printer = ? ORDER BY s.rowid, j.batch_index LIMIT 1",
-            (state.value, printer)).fetchone()
+            "SELECT * FROM jobs WHERE printer = ? AND state = ?"
+            " ORDER BY source_seq, batch_index LIMIT 1", (printer, state.value)).fetchone()
 
     def mark_printed(self, job_id: str, invoice: dict[str, Any]) -> None:
         """The printer confirmed the job: the job is printed and the invoice marked used."""
@@ -241,12 +253,28 @@ class Journal:
 
     # -- finishing ----------------------------------------------------------------------
 
-    def sources_to_finish(self, limit: int = 50) -> list[sqlite3.Row]:
-        """Files whose jobs are all final but which are not yet archived or rejected."""
+    def last_seq(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+    def sources_to_finish(self, since_seq: int | None = None) -> list[sqlite3.Row]:
+        """Files whose jobs are all final but which are not yet archived or rejected.
+
+        With `since_seq`, only files with a job that went final after that event: the
+        finisher's steady state, which stays cheap however long the backlog is. Without
+        it, a full scan (at start-up).
+        """
+        all_final = (f" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.source_id = s.id"
+                     f" AND j.state NOT IN {_FINAL_SQL})")
+        if since_seq is None:
+            return self.conn.execute(
+                f"SELECT * FROM sources s WHERE s.state IN ('open', 'finishing'){all_final}"
+                " ORDER BY s.rowid").fetchall()
+        finals = ",".join(f"'job.{state}'" for state in sorted(FINAL))
         return self.conn.execute(
-            "SELECT * FROM sources s WHERE s.state IN ('open', 'finishing') AND NOT EXISTS"
-            f" (SELECT 1 FROM jobs j WHERE j.source_id = s.id AND j.state NOT IN {_FINAL_SQL})"
-            " ORDER BY s.rowid LIMIT ?", (limit,)).fetchall()
+            "SELECT * FROM sources s WHERE s.id IN (SELECT j.source_id FROM events e"
+            f" JOIN jobs j ON j.id = e.job_id WHERE e.seq > ? AND e.type IN ({finals}))"
+            f" AND s.state IN ('open', 'finishing'){all_final} ORDER BY s.rowid",
+            (since_seq,)).fetchall()
 
     def jobs_of_source(self, source_id: str) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM jobs WHERE source_id = ? ORDER BY batch_index",
