@@ -12,33 +12,22 @@ import os
 import sqlite3
 from pathlib import Path
 
-from printstation.spool import Journal, atomic_write, free_name, move_file
+from printstation.spool import atomic_write, free_name, move_file
 
 from . import logs
-from .context import Context
 from .reports import error_text, result_doc
-from .runner import Runner
+from .runner import JournalRunner
 
 
-class FinishRunner(Runner):
+class FinishRunner(JournalRunner):
     name = "finisher"
 
-    def __init__(self, ctx: Context):
-        super().__init__()
-        self.ctx = ctx
-        self.journal: Journal | None = None
-
     def setup(self) -> None:
-        self.journal = self.ctx.open_journal()
+        super().setup()
         # None: the first pass scans every open file (left from before a restart).
         self.seen_seq: int | None = None
 
-    def teardown(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
-
     def run_once(self) -> bool:
-        assert self.journal is not None
         # Read the mark before the query: an event appended meanwhile is seen next time.
         mark = self.journal.last_seq()
         sources = self.journal.sources_to_finish(self.seen_seq)
@@ -50,7 +39,6 @@ class FinishRunner(Runner):
         return bool(sources)
 
     def finish(self, source: sqlite3.Row) -> None:
-        assert self.journal is not None
         intake = self.ctx.settings.intake
         jobs = self.journal.jobs_of_source(source["id"])
         archived = any(j["state"] == "printed" for j in jobs)

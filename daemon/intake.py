@@ -24,11 +24,11 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from printstation.spool import Journal, new_source_id
+from printstation.spool import new_source_id
 
 from . import logs
 from .context import Context
-from .runner import Runner
+from .runner import JournalRunner
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
 
@@ -80,12 +80,11 @@ class _Hints(FileSystemEventHandler):
                 self.on_name(os.path.basename(os.fsdecode(path)))
 
 
-class IntakeRunner(Runner):
+class IntakeRunner(JournalRunner):
     name = "intake"
 
     def __init__(self, ctx: Context, on_claimed: Callable[[], None]):
-        super().__init__()
-        self.ctx = ctx
+        super().__init__(ctx)
         self.on_claimed = on_claimed
         self.drop = ctx.settings.intake.drop_dir
         self.settle_s = ctx.settings.intake.settle_ms / 1000
@@ -95,11 +94,10 @@ class IntakeRunner(Runner):
         self._pending: dict[str, _Candidate] = {}
         self._failed: dict[str, str] = {}
         self._next_rescan = 0.0
-        self.journal: Journal | None = None
         self.observer: Observer | PollingObserver | None = None
 
     def setup(self) -> None:
-        self.journal = self.ctx.open_journal()
+        super().setup()
         polling = self.ctx.settings.intake.observer == "polling"
         self.observer = PollingObserver(timeout=1) if polling else Observer()
         self.observer.schedule(_Hints(self._hint), str(self.drop), recursive=False)
@@ -109,8 +107,7 @@ class IntakeRunner(Runner):
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(5)
-        if self.journal is not None:
-            self.journal.close()
+        super().teardown()
 
     def _hint(self, name: str) -> None:
         with self._lock:
@@ -163,7 +160,6 @@ class IntakeRunner(Runner):
             self.claim(name, path, regular=True)
 
     def claim(self, name: str, path: Path, regular: bool) -> None:
-        assert self.journal is not None
         self._pending.pop(name, None)
         source_id = new_source_id(self.ctx.clock())
         try:

@@ -15,25 +15,23 @@ from collections.abc import Callable
 from printstation.config import PrinterSettings
 from printstation.drivers import JobStatus, PrinterDriver, PrintRequest, make_driver, render_invoice
 from printstation.invoice import invoice_from_dict
-from printstation.spool import Journal, State
+from printstation.spool import State
 
 from . import logs
 from .context import Context
-from .runner import Runner
+from .runner import JournalRunner
 
 
-class PrintRunner(Runner):
+class PrintRunner(JournalRunner):
     def __init__(self, ctx: Context, printer: PrinterSettings, on_done: Callable[[], None]):
-        super().__init__()
+        super().__init__(ctx)
         self.name = f"printer:{printer.name}"
-        self.ctx = ctx
         self.printer = printer
         self.on_done = on_done
-        self.journal: Journal | None = None
         self.driver: PrinterDriver | None = None
 
     def setup(self) -> None:
-        self.journal = self.ctx.open_journal()
+        super().setup()
         self.driver = make_driver(self.printer)
         # Only a job queued before this runner started can have a held job left over from
         # a crash; later ones skip the (possibly slow) lookup.
@@ -42,11 +40,9 @@ class PrintRunner(Runner):
     def teardown(self) -> None:
         if self.driver is not None:
             self.driver.close()
-        if self.journal is not None:
-            self.journal.close()
+        super().teardown()
 
     def run_once(self) -> bool:
-        assert self.journal is not None
         # Jobs already handed over come first: after a restart they are settled before
         # anything new goes to the printer.
         job = self.journal.next_for_printer(self.printer.name, State.SUBMITTED)
@@ -59,7 +55,7 @@ class PrintRunner(Runner):
         return True
 
     def submit(self, job: sqlite3.Row) -> None:
-        assert self.journal is not None and self.driver is not None
+        assert self.driver is not None
         invoice = invoice_from_dict(json.loads(job["invoice_json"]))
         stock = self.ctx.stocks[invoice.kind]
         offset = self.printer.offset_for(stock.name)
@@ -85,7 +81,7 @@ class PrintRunner(Runner):
 
     def track(self, job: sqlite3.Row) -> bool:
         """Settle a submitted job from the printer's answer; True when it moved on."""
-        assert self.journal is not None and self.driver is not None
+        assert self.driver is not None
         external_id = job["cups_job_id"]
         status = self.driver.status(external_id)
         if status is JobStatus.HELD:

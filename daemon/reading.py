@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from printstation.config import Settings
 from printstation.invoice import Invoice, Problem, problem, read_file, validate
-from printstation.spool import Journal, Outcome, State
+from printstation.spool import Outcome, State
 
 from . import logs
 from .context import Context
-from .runner import Runner
+from .runner import JournalRunner
 
 _WHAT = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket",
          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device"}
@@ -78,24 +79,14 @@ def _errors(problems: list[Problem]) -> str:
     return json.dumps([p.to_dict() for p in problems], ensure_ascii=False)
 
 
-class ReadRunner(Runner):
+class ReadRunner(JournalRunner):
     name = "reader"
 
     def __init__(self, ctx: Context, on_read: Callable[[], None]):
-        super().__init__()
-        self.ctx = ctx
+        super().__init__(ctx)
         self.on_read = on_read
-        self.journal: Journal | None = None
-
-    def setup(self) -> None:
-        self.journal = self.ctx.open_journal()
-
-    def teardown(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
 
     def run_once(self) -> bool:
-        assert self.journal is not None
         job = self.journal.next_incoming()
         if job is None:
             return False
@@ -107,8 +98,7 @@ class ReadRunner(Runner):
         self.on_read()
         return True
 
-    def decide(self, job) -> list[Outcome]:
-        assert self.journal is not None
+    def decide(self, job: sqlite3.Row) -> list[Outcome]:
         path = self.ctx.spool.path(job["spool_name"])
         try:
             st = os.lstat(path)

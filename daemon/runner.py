@@ -11,7 +11,10 @@ from __future__ import annotations
 import threading
 import time
 
+from printstation.spool import Journal
+
 from . import logs
+from .context import Context
 
 MAX_ERROR_PAUSE_S = 30.0
 
@@ -94,3 +97,24 @@ class Runner:
                     self._wake.clear()
         finally:
             self.teardown()
+
+
+class JournalRunner(Runner):
+    """A runner with its own journal connection, opened in its own thread."""
+
+    def __init__(self, ctx: Context):
+        super().__init__()
+        self.ctx = ctx
+        self._journal: Journal | None = None
+
+    @property
+    def journal(self) -> Journal:
+        assert self._journal is not None, "used before setup()"
+        return self._journal
+
+    def setup(self) -> None:
+        self._journal = self.ctx.open_journal()
+
+    def teardown(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
