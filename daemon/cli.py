@@ -16,7 +16,7 @@ from printstation.spool import connect
 from . import logs, views
 from .context import Context
 from .errors import EXIT_BAD, EXIT_CONFIG, EXIT_OK, CliError, ConfigInvalid, UsageError
-from .reading import check_file
+from .reading import Checked, check_file, read_limited
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,17 +146,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for name in args.files:
         path = Path(name)
         try:
-            data = path.read_bytes()
+            data = read_limited(path, settings.intake.max_file_mb)
         except OSError as exc:
             raise UsageError(f"{name}: {exc.strerror}") from None
-        checked = check_file(path.name, data, ctx)
+        checked = check_file(path.name, data, ctx) if isinstance(data, bytes) \
+            else Checked([data])
         bad |= not checked.valid
         reports.append({
             "file": name, "valid": checked.valid,
             "errors": [p.to_dict() for p in checked.file_problems],
-            "invoices": [{"invoice": inv.key if inv else None,
-                          "errors": [p.to_dict() for p in probs]}
-                         for inv, probs in checked.invoices],
+            "invoices": [{"invoice": e.key or None, "kind": e.kind,
+                          "errors": [p.to_dict() for p in e.problems]}
+                         for e in checked.entries],
         })
     if args.json:
         print(json.dumps(reports, ensure_ascii=False, indent=2))

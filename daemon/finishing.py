@@ -12,7 +12,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from printstation.spool import atomic_write, free_name, move_file
+from printstation.spool import atomic_write, fit_name, free_name, move_file
 
 from . import logs
 from .reports import error_text, result_doc
@@ -41,6 +41,8 @@ class FinishRunner(JournalRunner):
     def finish(self, source: sqlite3.Row) -> None:
         intake = self.ctx.settings.intake
         jobs = self.journal.jobs_of_source(source["id"])
+        # File names as the filesystem has them (a name need not be UTF-8).
+        original = os.fsdecode(source["raw_name"]) if source["raw_name"] else source["name"]
         archived = any(j["state"] == "printed" for j in jobs)
         if archived:
             # Unique (the spool name) and fixed by the claim date: nothing to plan.
@@ -48,21 +50,21 @@ class FinishRunner(JournalRunner):
         elif source["state"] == "open":
             # A free name depends on what is there now; journal it before moving, so a
             # crash mid-move resumes with the same name.
-            destination = free_name(intake.rejected_dir, source["name"], source["id"])
+            destination = free_name(intake.rejected_dir, original, source["id"])
             self.journal.plan_finish(source["id"], str(destination))
         else:
             destination = Path(source["destination"])
         rejected_any = any(j["state"] != "printed" for j in jobs)
         if rejected_any:
-            report = intake.rejected_dir / f"{source['name'] if archived else destination.name}" \
-                                           ".error.txt"
+            base = original if archived else destination.name
+            report = intake.rejected_dir / fit_name(base, ".error.txt")
             atomic_write(report, error_text(source["name"], jobs, archived).encode("utf-8"))
         spooled = self.ctx.spool.path(source["spool_name"])
         if os.path.lexists(spooled):
             move_file(spooled, destination)
         now = self.journal.now()
         result = result_doc(source["name"], jobs, now)
-        atomic_write(intake.results_dir / f"{source['name']}.result.json",
+        atomic_write(intake.results_dir / fit_name(original, ".result.json"),
                      (json.dumps(result, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         self.journal.finish(source["id"], archived,
                             {"file": source["name"], "destination": str(destination),

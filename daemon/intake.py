@@ -24,7 +24,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from printstation.spool import new_source_id
+from printstation.spool import display_name, new_source_id
 
 from . import logs
 from .context import Context
@@ -174,9 +174,11 @@ class IntakeRunner(JournalRunner):
             return
         self._failed.pop(name, None)
         spooled = self.ctx.spool.path(spool_name)
-        sha256, size = file_digest(spooled) if regular else (None, None)
-        job = self.journal.register_source(source_id, name, spool_name, sha256, size)
-        logs.info("job.incoming", job=job, file=name, size=size)
+        size = os.lstat(spooled).st_size if regular else None
+        # A file over the limit is refused unread: no point hashing a gigabyte.
+        sha256 = file_digest(spooled)[0] if regular and size <= self.max_bytes else None
+        job = self.journal.register_source(source_id, os.fsencode(name), spool_name, sha256, size)
+        logs.info("job.incoming", job=job, file=display_name(name), size=size)
         self.on_claimed()
 
 

@@ -54,24 +54,32 @@ class PrintRunner(JournalRunner):
         self.submit(job)
         return True
 
-    def submit(self, job: sqlite3.Row) -> None:
-        assert self.driver is not None
-        invoice = invoice_from_dict(json.loads(job["invoice_json"]))
+    def document(self, job: sqlite3.Row) -> tuple[bytes, str, tuple[float, float]]:
+        """The PDF to print, its stock and the offset used: rendered, or a PDF as it is."""
+        doc = json.loads(job["invoice_json"])
+        if doc.get("format") == "pdf":
+            # An e-invoice PDF prints at 100% as it came, on plain paper: no offset.
+            return self.ctx.spool.path(job["spool_name"]).read_bytes(), "einvoice", (0.0, 0.0)
+        invoice = invoice_from_dict(doc)
         stock = self.ctx.stocks[invoice.kind]
         offset = self.printer.offset_for(stock.name)
-        title = f"{invoice.key}"
+        return render_invoice(invoice, stock, offset, f"printstation:{job['id']}"), stock.name, \
+            offset
+
+    def submit(self, job: sqlite3.Row) -> None:
+        assert self.driver is not None
+        title = job["invoice_key"] or job["source_name"]
         external_id = self.driver.find(job["id"]) if job["updated_at"] < self.started_at \
             else None
+        pdf, stock, offset = self.document(job)
         if external_id is None:
-            pdf = render_invoice(invoice, stock, offset, title=f"printstation:{job['id']}")
-            external_id = self.driver.create_held(
-                PrintRequest(job["id"], title, pdf, stock.name))
+            external_id = self.driver.create_held(PrintRequest(job["id"], title, pdf, stock))
         with self.journal.transaction():
             self.journal.transition(
                 job["id"], State.SUBMITTED, cups_job_id=external_id,
                 attempts=job["attempts"] + 1,
                 payload={"printer": self.printer.name, "external_id": external_id,
-                         "stock": stock.name, "offset_mm": list(offset)})
+                         "stock": stock, "offset_mm": list(offset)})
         logs.info("job.submitted", job=job["id"], invoice=job["invoice_key"],
                   printer=self.printer.name, external_id=external_id)
         self.driver.release(external_id)
@@ -89,7 +97,7 @@ class PrintRunner(JournalRunner):
             self.driver.release(external_id)
             status = self.driver.status(external_id)
         if status is JobStatus.COMPLETED:
-            self.journal.mark_printed(job["id"], json.loads(job["invoice_json"]))
+            self.journal.mark_printed(job["id"], invoice_record(json.loads(job["invoice_json"])))
             logs.info("job.printed", job=job["id"], invoice=job["invoice_key"],
                       printer=self.printer.name)
             self.on_done()
@@ -103,3 +111,19 @@ class PrintRunner(JournalRunner):
                          printer=self.printer.name, reason="printer.lost_job")
             return True
         return False
+
+
+def invoice_record(doc: dict) -> dict | None:
+    """The `invoices` row of a printed job, from its stored invoice (or PDF facts)."""
+    if doc.get("format") == "pdf":
+        if not doc["number"]:
+            return None
+        key = f"{doc['code']}-{doc['number']}" if doc["code"] else doc["number"]
+        return {"key": key, "code": doc["code"] or None, "number": doc["number"],
+                "kind": "einvoice", "date": doc["date"], "buyer_name": None, "buyer_tin": None,
+                "total_amount": "", "total_tax": "", "total": doc["total"]}
+    key = f"{doc['code']}-{doc['number']}" if doc["code"] else doc["number"]
+    return {"key": key, "code": doc["code"] or None, "number": doc["number"],
+            "kind": doc["kind"], "date": doc["date"], "buyer_name": doc["buyer"]["name"],
+            "buyer_tin": doc["buyer"]["tin"], "total_amount": doc["total_amount"],
+            "total_tax": doc["total_tax"], "total": doc["total"]}

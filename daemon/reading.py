@@ -12,29 +12,62 @@ import sqlite3
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from printstation.config import Settings
-from printstation.invoice import Invoice, Problem, problem, read_file, validate
+from printstation.invoice import (
+    PAPER_KINDS,
+    Invoice,
+    PdfInvoice,
+    Problem,
+    problem,
+    read_file,
+    validate,
+)
 from printstation.spool import Outcome, State
 
 from . import logs
 from .context import Context
 from .runner import JournalRunner
 
+# A page may exceed the paper by this much (rounding in converters) and still print whole.
+PAGE_SLACK_MM = 1.0
 _WHAT = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket",
          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device"}
 
 
 @dataclass
+class Entry:
+    """One invoice of a file: the model (or what a PDF says) and its problems."""
+
+    invoice: Invoice | None
+    pdf: PdfInvoice | None
+    problems: list[Problem]
+
+    @property
+    def key(self) -> str:
+        source = self.invoice or self.pdf
+        return source.key if source is not None else ""
+
+    @property
+    def kind(self) -> str | None:
+        return self.invoice.kind if self.invoice else "einvoice" if self.pdf else None
+
+    def to_json(self) -> str:
+        doc = self.invoice.to_dict() if self.invoice else self.pdf.to_dict() if self.pdf else {}
+        return json.dumps(doc, ensure_ascii=False)
+
+
+@dataclass
 class Checked:
-    """A file's verdict: file-level problems, or per invoice its model and problems."""
+    """A file's verdict: file-level problems, or one entry per invoice."""
 
     file_problems: list[Problem] = field(default_factory=list)
-    invoices: list[tuple[Invoice | None, list[Problem]]] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
-        return not self.file_problems and all(not p for _, p in self.invoices)
+        return not self.file_problems and all(not e.problems for e in self.entries)
 
 
 def check_file(name: str, data: bytes, ctx: Context,
@@ -46,24 +79,60 @@ def check_file(name: str, data: bytes, ctx: Context,
     result = Checked()
     seen: set[str] = set()
     for item in read.items:
-        problems = list(item.problems)
-        invoice = item.invoice
-        if invoice is not None:
-            problems += validate(invoice, ctx.rules(), ctx.today())
-            problems += _seller(invoice, ctx.settings)
-            duplicate = taken(invoice.key) if invoice.key not in seen else problem(
-                "invoice.duplicate", "number", key=invoice.key, at="-", job="(this file)")
+        entry = Entry(item.invoice, item.pdf, list(item.problems))
+        if item.invoice is not None:
+            entry.problems += validate(item.invoice, ctx.rules(), ctx.today())
+            entry.problems += _seller(item.invoice, ctx.settings)
+            entry.problems += _fits_layout(item.invoice, ctx)
+        if item.pdf is not None:
+            entry.problems += _pdf_fits(item.pdf, ctx)
+        if entry.key:
+            duplicate = taken(entry.key) if entry.key not in seen else problem(
+                "invoice.duplicate", "number", key=entry.key, at="-", job="(this file)")
             if duplicate:
-                problems.append(duplicate)
-            seen.add(invoice.key)
-        result.invoices.append((invoice, problems))
+                entry.problems.append(duplicate)
+            seen.add(entry.key)
+        result.entries.append(entry)
     return result
 
 
-def route(invoice: Invoice, settings: Settings) -> str | None:
-    """The printer for an invoice: the one it names, else the first holding its stock."""
+def _fits_layout(invoice: Invoice, ctx: Context) -> list[Problem]:
+    """Every line needs a row on the form: more would be silently cut off the page."""
+    stock = ctx.stocks.get(invoice.kind)
+    rows = stock.items.rows if stock is not None and stock.items is not None else None
+    if rows is None or len(invoice.lines) <= rows or invoice.kind in PAPER_KINDS:
+        return []  # paper kinds are already held to their 8 lines by the rules
+    return [problem("line.count", "lines", found=len(invoice.lines),
+                    expected=f"at most {rows}, the rows of the {stock.name} layout",
+                    expected_zh=f"最多 {rows} 行（{stock.name} 版式的行数）")]
+
+
+def read_limited(path: Path, max_mb: int) -> bytes | Problem:
+    """The file's bytes, or why not: never opens a FIFO or device, never reads a huge file."""
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        return problem("file.not_regular", what=_WHAT.get(stat.S_IFMT(st.st_mode), "special file"))
+    size = st.st_size
+    if size > max_mb * 1024 * 1024:
+        return problem("file.too_large", size_mb=f"{size / 2**20:.1f}", max_mb=max_mb)
+    return path.read_bytes()
+
+
+def _pdf_fits(pdf: PdfInvoice, ctx: Context) -> list[Problem]:
+    """A PDF prints at 100% on plain e-invoice paper: every page must fit on it."""
+    stock = ctx.stocks["einvoice"]
+    paper = (stock.width_mm, stock.height_mm)
+    for width, height in pdf.page_mm:
+        if width > paper[0] + PAGE_SLACK_MM or height > paper[1] + PAGE_SLACK_MM:
+            return [problem("pdf.page_size", found=f"{width:g} × {height:g}",
+                            expected=f"{paper[0]:g} × {paper[1]:g}")]
+    return []
+
+
+def route(kind: str, wanted: str | None, settings: Settings) -> str | None:
+    """The printer for a kind: the one the invoice names, else the first holding the stock."""
     for printer in settings.printers:
-        if invoice.kind in printer.stocks and invoice.printer in (None, printer.name):
+        if kind in printer.stocks and wanted in (None, printer.name):
             return printer.name
     return None
 
@@ -101,43 +170,45 @@ class ReadRunner(JournalRunner):
     def decide(self, job: sqlite3.Row) -> list[Outcome]:
         path = self.ctx.spool.path(job["spool_name"])
         try:
-            st = os.lstat(path)
+            data = read_limited(path, self.ctx.settings.intake.max_file_mb)
         except FileNotFoundError:
             return [Outcome(State.REJECTED, "spool.missing")]
-        if not stat.S_ISREG(st.st_mode):
-            what = _WHAT.get(stat.S_IFMT(st.st_mode), "special file")
-            return [_reject([problem("file.not_regular", what=what)])]
-        limit = self.ctx.settings.intake.max_file_mb
-        if st.st_size > limit * 1024 * 1024:
-            return [_reject([problem("file.too_large", size_mb=f"{st.st_size / 2**20:.1f}",
-                                     max_mb=limit)])]
+        if isinstance(data, Problem):
+            return [_reject([data])]
         earlier = self.journal.earlier_copy(job["source_sha256"], job["source_id"]) \
             if job["source_sha256"] else None
         if earlier:
             return [_reject([problem("file.duplicate", at=earlier["created_at"],
                                      job=earlier["id"])])]
-        with open(path, "rb") as fh:
-            data = fh.read()
-
         def taken(key: str) -> Problem | None:
             row = self.journal.invoice_taken(key, job["id"])
             return problem("invoice.duplicate", "number", key=key, at=row["at"],
                            job=row["id"]) if row else None
 
-        checked = check_file(job["source_name"], data, self.ctx, taken)
+        try:
+            checked = check_file(job["source_name"], data, self.ctx, taken)
+        except Exception as exc:
+            # A bug met by some input must not stop the queue on that file: log it in
+            # full and reject the file with what is known.
+            logs.log.error(logs.kv("reader.bug", job=job["id"], file=job["source_name"],
+                                   error=repr(exc)), exc_info=True)
+            return [_reject([problem("file.type", ext=os.path.splitext(job["source_name"])[1],
+                                     detail=f"it could not be checked ({type(exc).__name__})",
+                                     detail_zh=f"无法检查（{type(exc).__name__}）")])]
         if checked.file_problems:
             return [_reject(checked.file_problems)]
-        return [self._outcome(inv, probs) for inv, probs in checked.invoices]
+        return [self._outcome(entry) for entry in checked.entries]
 
-    def _outcome(self, invoice: Invoice | None, problems: list[Problem]) -> Outcome:
-        if invoice is None or problems:
-            return Outcome(State.REJECTED, problems[0].code, invoice_key=invoice and invoice.key,
-                           kind=invoice and invoice.kind, errors=_errors(problems))
-        printer = route(invoice, self.ctx.settings)
+    def _outcome(self, entry: Entry) -> Outcome:
+        key = entry.key or None
+        if entry.problems:
+            return Outcome(State.REJECTED, entry.problems[0].code, invoice_key=key,
+                           kind=entry.kind, errors=_errors(entry.problems))
+        wanted = entry.invoice.printer if entry.invoice else None
+        printer = route(entry.kind or "", wanted, self.ctx.settings)
         return Outcome(State.QUEUED if printer else State.HELD,
-                       None if printer else "printer.missing", kind=invoice.kind,
-                       invoice_key=invoice.key, printer=printer,
-                       invoice_json=json.dumps(invoice.to_dict(), ensure_ascii=False))
+                       None if printer else "printer.missing", kind=entry.kind,
+                       invoice_key=key, printer=printer, invoice_json=entry.to_json())
 
 
 def _reject(problems: list[Problem]) -> Outcome:

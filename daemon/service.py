@@ -6,6 +6,7 @@ main loop only reads signal flags, pings systemd and keeps the status line curre
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,7 +79,8 @@ class Service:
             path = self.ctx.spool.path(spool_name)
             sha256, size = file_digest(path) if path.is_file() and not path.is_symlink() \
                 else (None, None)
-            journal.register_source(source_id, name, spool_name, sha256, size, recovered=True)
+            journal.register_source(source_id, os.fsencode(name), spool_name, sha256, size,
+                                    recovered=True)
             logs.info("job.incoming", job=source_id, file=name, recovered=True)
 
     def run(self) -> int:

@@ -3,8 +3,10 @@
 This layer imports no other printstation layer.
 """
 
+from .capitals import parse_capitals, to_capitals, words_match
 from .json_format import invoice_from_dict
 from .model import KINDS, PAPER_KINDS, Invoice, Line, Party
+from .pdf_format import PdfInvoice
 from .problems import MESSAGES, Problem, problem
 from .reading import FileRead, Item, read_file
 from .validate import Rules, validate
@@ -18,10 +20,14 @@ __all__ = [
     "Item",
     "Line",
     "Party",
+    "PdfInvoice",
     "Problem",
     "Rules",
     "invoice_from_dict",
+    "parse_capitals",
     "problem",
     "read_file",
+    "to_capitals",
     "validate",
+    "words_match",
 ]

@@ -15,7 +15,10 @@ from typing import Any
 from .model import Invoice, Line, Party
 from .problems import Problem, problem
 
-_DECIMAL = re.compile(r"-?\d{1,15}(\.\d{1,10})?")
+_DECIMAL = re.compile(r"-?\d{1,15}(\.\d{1,20})?")
+# Money and quantities stay well inside Decimal's 28 digits: no overflow when rounding.
+MAX_MAGNITUDE = Decimal(10) ** 15
+MAX_DECIMALS = 20
 
 
 class _Reject(Exception):
@@ -28,7 +31,8 @@ def decode(data: bytes) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise _Reject(problem("file.encoding", detail="UTF-16 is not accepted."))
+        raise _Reject(problem("file.encoding", detail="UTF-16 is not accepted.",
+                              detail_zh="不接受 UTF-16。"))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -36,7 +40,8 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError as exc:
-        raise _Reject(problem("file.encoding", detail=f"byte {exc.start}")) from None
+        raise _Reject(problem("file.encoding", detail=f"Undecodable byte at offset {exc.start}.",
+                              detail_zh=f"第 {exc.start} 字节无法解码。")) from None
 
 
 def parse_document(data: bytes) -> tuple[list[Any], Problem | None]:
@@ -124,12 +129,13 @@ class _Builder:
             if required:
                 self.problems.append(problem("schema.missing", prefix + key))
             return None
-        if isinstance(value, Decimal) and value.is_finite():
+        if isinstance(value, Decimal) and value.is_finite() and abs(value) < MAX_MAGNITUDE \
+                and value.as_tuple().exponent >= -MAX_DECIMALS:
             return value
         if isinstance(value, str) and _DECIMAL.fullmatch(value):
             return Decimal(value)
-        self.wrong(prefix + key, 'a decimal string such as "1130.00"', '数字字符串，如 "1130.00"',
-                   value)
+        self.wrong(prefix + key, 'a decimal string such as "1130.00" (below 10^15, at most 20 '
+                   'decimals)', '数字字符串，如 "1130.00"（小于 10^15，最多 20 位小数）', value)
         return None
 
     def date(self, obj: dict, key: str) -> dt.date:

@@ -11,22 +11,31 @@ from typing import Any
 
 # code -> (Chinese template, English template); templates use str.format fields.
 MESSAGES: dict[str, tuple[str, str]] = {
+    # What arrived is not a usable file.
     "file.not_regular": ("不是普通文件（{what}），未打开。",
                          "Not a regular file ({what}); it was not opened."),
     "file.too_large": ("文件过大：{size_mb} MB，上限 {max_mb} MB。",
                        "File too large: {size_mb} MB, the limit is {max_mb} MB."),
-    "file.encoding": ("文件编码无法识别：应为 UTF-8 或 GB18030。{detail}",
-                      "Unknown text encoding: expected UTF-8 or GB18030. {detail}"),
-    "file.type": ("不支持的文件类型“{ext}”：{detail}", "Unsupported file type '{ext}': {detail}"),
+    "file.encoding": ("文件编码无法识别：应为 UTF-8 或 GB18030（GBK）。{detail_zh}",
+                      "Unknown text encoding: expected UTF-8 or GB18030 (GBK). {detail}"),
+    "file.type": ("不支持的文件类型“{ext}”：{detail_zh}",
+                  "Unsupported file type '{ext}': {detail}"),
     "file.duplicate": ("同一文件已于 {at} 接收（任务 {job}）。",
                        "The same file was already taken at {at} (job {job})."),
+    # Cannot be read as the format its name says.
     "parse.json": ("JSON 格式错误：{detail_zh}", "Not valid JSON: {detail}"),
-    "parse.xml": ("XML 格式错误：{detail}", "Not valid XML: {detail}"),
-    "parse.pdf": ("PDF 无法打开：{detail}", "The PDF cannot be opened: {detail}"),
+    "parse.xml": ("XML 格式错误：{detail_zh}", "Not valid XML: {detail}"),
+    "parse.pdf": ("PDF 无法打开：{detail_zh}", "The PDF cannot be opened: {detail}"),
     "pdf.encrypted": ("PDF 已加密，无法打印。", "The PDF is encrypted and cannot be printed."),
-    "schema.missing": ("缺少必填项。", "A required field is missing."),
+    "pdf.pages": ("PDF 有 {found} 页，最多 {expected} 页。",
+                  "The PDF has {found} pages; at most {expected} are printed."),
+    "pdf.page_size": ("PDF 页面 {found} 毫米，超出纸张 {expected} 毫米；按原尺寸打印会被裁切。",
+                      "The PDF page is {found} mm, larger than the paper, {expected} mm; "
+                      "printed at 100% it would be cut off."),
+    "schema.missing": ("缺少必填项。{detail_zh}", "A required field is missing. {detail}"),
     "schema.type": ("类型错误：应为{expected_zh}，实际为 {found}。",
                     "Wrong type: expected {expected}, found {found}."),
+    # The invoice itself.
     "invoice.kind": ("发票种类“{found}”未知，应为 {allowed}。",
                      "Unknown invoice kind '{found}'; expected one of {allowed}."),
     "invoice.code": ("发票代码“{found}”错误：应为 10 位或 12 位数字。",
@@ -38,16 +47,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "invoice.duplicate": ("发票 {key} 已于 {at} 打印（任务 {job}），未作废不能重复打印。",
                           "Invoice {key} was already printed at {at} (job {job}) and is not "
                           "voided; it cannot print again."),
+    "party.name": ("{party_zh}名称不能为空。", "The {party}'s name is empty."),
+    "party.tin": ("{party_zh}纳税人识别号“{found}”错误：{detail_zh}。",
+                  "The {party}'s taxpayer ID '{found}' is wrong: {detail}."),
     "seller.mismatch": ("销售方纳税人识别号 {found} 不是本站点的 {expected}。",
                         "Seller TIN {found} is not this station's {expected}."),
+    # Item lines.
     "line.count": ("商品行数 {found} 不允许：{expected_zh}。",
                    "{found} item lines are not allowed: {expected}."),
+    "line.amount": ("金额 {found} 错误：数量 × 单价 = {expected}（四舍五入到分）。",
+                    "Amount {found} is wrong: quantity × unit price = {expected} "
+                    "(rounded to the cent)."),
+    "line.rate": ("税率 {found} 不允许，允许的税率：{allowed}。",
+                  "Tax rate {found} is not allowed; allowed rates: {allowed}."),
+    "line.tax": ("税额 {found} 与 金额 × 税率 = {expected} 相差 {diff}，超过允许的 {tolerance}。",
+                 "Tax {found} differs from amount × rate = {expected} by {diff}, more than "
+                 "the allowed {tolerance}."),
+    # Totals.
     "total.amount": ("合计金额 {found} 与各行金额之和 {expected} 不符。",
                      "Total amount {found} does not equal the sum of line amounts {expected}."),
     "total.tax": ("合计税额 {found} 与各行税额之和 {expected} 不符。",
                   "Total tax {found} does not equal the sum of line taxes {expected}."),
     "total.sum": ("价税合计 {found} 不等于合计金额加合计税额 {expected}。",
                   "Total {found} does not equal total amount plus total tax {expected}."),
+    "total.tax_tolerance": ("各行税额误差合计 {found}，超过允许的 {tolerance}。",
+                            "The line tax differences add up to {found}, more than the "
+                            "allowed {tolerance}."),
+    "total.words": ("大写金额“{found}”与价税合计 {total} 不符，应为“{expected}”。",
+                    "The amount in capitals '{found}' does not match the total {total}; "
+                    "expected '{expected}'."),
+    "total.limit": ("合计金额 {found} 超过开票限额 {limit}。",
+                    "Total amount {found} is over the invoicing limit {limit}."),
+    "text.too_long": ("内容过长：{found} 字节（GBK），票面最多 {limit} 字节。",
+                      "Text too long: {found} bytes (GBK); the form holds {limit}."),
 }
 
 

@@ -4,8 +4,8 @@ Imports only the `invoice` layer.
 """
 
 from .db import SCHEMA_VERSION, SchemaTooNew, connect
-from .durable import atomic_write, free_name, fsync_dir, move_file
-from .files import SpoolDir, new_source_id
+from .durable import atomic_write, fit_name, free_name, fsync_dir, move_file
+from .files import SpoolDir, display_name, new_source_id
 from .journal import Journal, Outcome, StationMismatch, iso, utc_now, verify_chain
 from .states import FINAL, IllegalTransition, State
 
@@ -21,6 +21,8 @@ __all__ = [
     "StationMismatch",
     "atomic_write",
     "connect",
+    "display_name",
+    "fit_name",
     "free_name",
     "fsync_dir",
     "iso",

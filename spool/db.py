@@ -12,6 +12,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE sources (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
+        raw_name BLOB,
         spool_name TEXT NOT NULL,
         sha256 TEXT,
         size INTEGER,

@@ -69,11 +69,32 @@ def move_file(src: Path, dst: Path) -> None:
     fsync_dir(src.parent)
 
 
+NAME_MAX = 255
+
+
+def fit_name(name: str, suffix: str = "", limit: int = NAME_MAX) -> str:
+    """`name + suffix`, the name's stem shortened (extension kept) to fit `limit` bytes.
+
+    Works on the bytes the filesystem sees, so names that are not UTF-8 (surrogate-
+    escaped by Python) survive unchanged when they fit.
+    """
+    raw, tail = os.fsencode(name), os.fsencode(suffix)
+    if len(raw) + len(tail) <= limit:
+        return name + suffix
+    stem, dot, ext = raw.rpartition(b".")
+    if not dot or not stem or len(ext) > 16:
+        stem, ext = raw, b""
+    else:
+        ext = b"." + ext
+    room = limit - len(tail) - len(ext) - 1
+    return os.fsdecode(stem[:room] + b"~" + ext + tail)
+
+
 def free_name(folder: Path, name: str, tag: str) -> Path:
     """`folder/name`, or with `.tag` before the extension when that name is taken."""
-    candidate = folder / name
+    candidate = folder / fit_name(name)
     if not os.path.lexists(candidate):
         return candidate
     stem, dot, ext = name.rpartition(".")
     tagged = f"{stem}.{tag}.{ext}" if dot and stem else f"{name}.{tag}"
-    return folder / tagged
+    return folder / fit_name(tagged)

@@ -13,9 +13,14 @@ import os
 import secrets
 from pathlib import Path
 
-from .durable import fsync_dir, move_file
+from .durable import fit_name, fsync_dir, move_file
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+def display_name(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def new_source_id(now: dt.datetime) -> str:
@@ -48,7 +53,7 @@ class SpoolDir:
         and unlink both names share one inode, and `finish_claim` completes the claim.
         Where links are refused, rename; across filesystems, copy (`move_file`).
         """
-        spool_name = f"{source_id}--{src.name}"
+        spool_name = fit_name(f"{source_id}--{display_name(src.name)}")
         dst = self.root / spool_name
         if os.path.lexists(dst):
             raise FileExistsError(dst)
@@ -66,17 +71,18 @@ class SpoolDir:
         return spool_name
 
     def finish_claim(self, spool_name: str, drop_dir: Path) -> bool:
-        """Unlink the drop folder's name of a file whose claim a crash interrupted."""
-        name = spool_name.partition("--")[2]
-        original = drop_dir / name
-        try:
-            same = os.path.samestat(os.lstat(original), os.lstat(self.root / spool_name))
-        except FileNotFoundError:
-            return False
-        if same:
-            os.unlink(original)
-            fsync_dir(drop_dir)
-        return same
+        """Unlink the drop folder's name of a file whose claim a crash interrupted.
+
+        The drop folder's name is found by inode, so a name the spool had to shorten or
+        escape is found too.
+        """
+        spooled = os.lstat(self.root / spool_name)
+        for entry in os.scandir(drop_dir):
+            if os.path.samestat(entry.stat(follow_symlinks=False), spooled):
+                os.unlink(entry.path)
+                fsync_dir(drop_dir)
+                return True
+        return False
 
     def orphans(self, known: set[str]) -> list[tuple[str, str, str]]:
         """Spool files with no journal row: (source id, original name, spool name)."""

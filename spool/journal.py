@@ -158,14 +158,20 @@ class Journal:
 
     # -- intake -------------------------------------------------------------------------
 
-    def register_source(self, source_id: str, name: str, spool_name: str, sha256: str | None,
-                        size: int | None, recovered: bool = False) -> str:
-        """Record a file claimed into the spool, with its first job (`incoming`)."""
+    def register_source(self, source_id: str, raw_name: bytes, spool_name: str,
+                        sha256: str | None, size: int | None, recovered: bool = False) -> str:
+        """Record a file claimed into the spool, with its first job (`incoming`).
+
+        `raw_name` is the name's bytes as the filesystem has them (not always UTF-8); the
+        journal shows it as text with \\xNN escapes.
+        """
+        name = raw_name.decode("utf-8", "backslashreplace")
         now = self.now()
         with self.transaction() as c:
-            seq = c.execute("INSERT INTO sources (id, name, spool_name, sha256, size, state,"
-                            " claimed_at) VALUES (?,?,?,?,?,'open',?)",
-                            (source_id, name, spool_name, sha256, size, now)).lastrowid
+            seq = c.execute("INSERT INTO sources (id, name, raw_name, spool_name, sha256, size,"
+                            " state, claimed_at) VALUES (?,?,?,?,?,?,'open',?)",
+                            (source_id, name, raw_name, spool_name, sha256, size,
+                             now)).lastrowid
             c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256, source_seq,"
                       " state, created_at, updated_at) VALUES (?,?,?,?,?,'incoming',?,?)",
                       (source_id, source_id, name, sha256, seq, now, now))
@@ -230,26 +236,29 @@ class Journal:
     def next_for_printer(self, printer: str, state: State) -> sqlite3.Row | None:
         """The oldest job of `printer` in `state`, in arrival order (file, then batch)."""
         return self.conn.execute(
-            "SELECT * FROM jobs WHERE printer = ? AND state = ?"
-            " ORDER BY source_seq, batch_index LIMIT 1", (printer, state.value)).fetchone()
+            "SELECT j.*, s.spool_name FROM jobs j JOIN sources s ON s.id = j.source_id"
+            " WHERE j.printer = ? AND j.state = ? ORDER BY j.source_seq, j.batch_index LIMIT 1",
+            (printer, state.value)).fetchone()
 
-    def mark_printed(self, job_id: str, invoice: dict[str, Any]) -> None:
-        """The printer confirmed the job: the job is printed and the invoice marked used."""
+    def mark_printed(self, job_id: str, invoice: dict[str, Any] | None) -> None:
+        """The printer confirmed the job: the job is printed and the invoice marked used.
+
+        `invoice` holds the `invoices` columns key … total; None for a PDF whose number
+        could not be read (it is then known by its file's bytes only).
+        """
         now = self.now()
         with self.transaction() as c:
             self.transition(job_id, State.PRINTED)
-            key = invoice["code"] + "-" + invoice["number"] if invoice["code"] \
-                else invoice["number"]
+            if invoice is None:
+                return
             c.execute(
                 "INSERT INTO invoices (key, code, number, kind, date, buyer_name, buyer_tin,"
                 " total_amount, total_tax, total, state, printed_at, print_count, job_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,'printed',?,1,?)"
+                " VALUES (:key, :code, :number, :kind, :date, :buyer_name, :buyer_tin,"
+                " :total_amount, :total_tax, :total, 'printed', :now, 1, :job)"
                 " ON CONFLICT(key) DO UPDATE SET state = 'printed',"
                 " printed_at = excluded.printed_at, print_count = print_count + 1,"
-                " job_id = excluded.job_id",
-                (key, invoice["code"] or None, invoice["number"], invoice["kind"],
-                 invoice["date"], invoice["buyer"]["name"], invoice["buyer"]["tin"],
-                 invoice["total_amount"], invoice["total_tax"], invoice["total"], now, job_id))
+                " job_id = excluded.job_id", {**invoice, "now": now, "job": job_id})
 
     # -- finishing ----------------------------------------------------------------------
 

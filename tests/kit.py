@@ -132,3 +132,28 @@ def drop_by_rename(station: Station, name: str, data: bytes) -> Path:
     target = station.inbox / name
     os.rename(tmp, target)
     return target
+
+
+def consistent(doc: dict) -> dict:
+    """`doc` with taxes, totals and capitals recomputed from its lines' amounts and rates."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from printstation.invoice import to_capitals
+
+    amount = tax = Decimal(0)
+    for line in doc["lines"]:
+        line_tax = (Decimal(line["amount"]) * Decimal(line["rate"])).quantize(
+            Decimal("0.01"), ROUND_HALF_UP)
+        line.setdefault("tax", str(line_tax))
+        amount += Decimal(line["amount"])
+        tax += Decimal(line["tax"])
+    doc["total_amount"], doc["total_tax"] = str(amount), str(tax)
+    doc["total"] = str(amount + tax)
+    # Capitals are written for amounts of 0 or more; a red (negative) invoice leaves them out.
+    doc["total_words"] = to_capitals(amount + tax) if amount + tax >= 0 else ""
+    return doc
+
+
+def line(amount: str, rate: str = "0.13", **extra: str) -> dict:
+    return {"name": "*信息技术服务*软件维护", "spec": "", "unit": "次", "amount": amount,
+            "rate": rate, **extra}

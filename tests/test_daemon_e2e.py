@@ -99,7 +99,7 @@ def test_every_kind_of_drop_ends_in_its_one_place(station: Station) -> None:
     assert codes["notes.txt"] == ["file.type"]
     assert codes["link.json"] == codes["pipe.json"] == ["file.not_regular"]
     assert codes["again.json"] == ["file.duplicate"]
-    assert codes["batch.json"] == ["total.sum"]
+    assert codes["batch.json"] == ["total.sum", "total.words"]
 
     # Printed: exactly one PDF per valid invoice, each a page of the stock's size.
     assert printed_numbers(station) == ["00012001", "00012002", "00012003", "00012004"]
@@ -123,7 +123,7 @@ def test_every_kind_of_drop_ends_in_its_one_place(station: Station) -> None:
     report = (station.rejected / "broken.json.error.txt").read_text(encoding="utf-8")
     assert "[parse.json]" in report and "JSON 格式错误" in report and "Not valid JSON" in report
     batch_report = (station.rejected / "batch.json.error.txt").read_text(encoding="utf-8")
-    assert "1100243130-00012009" in batch_report and "[total.sum] total" in batch_report
+    assert "1100243130-00012009" in batch_report and "[total.sum] total:" in batch_report
     assert "00012003" not in batch_report
 
     # The inbox keeps only what is not ours to take.

@@ -51,7 +51,7 @@ def test_final_states_have_no_way_out() -> None:
 
 
 def test_pipeline_transitions_and_events(journal: Journal) -> None:
-    job = journal.register_source("S1", "a.json", "S1--a.json", "ab" * 32, 10)
+    job = journal.register_source("S1", b"a.json", "S1--a.json", "ab" * 32, 10)
     row = journal.next_incoming()
     assert row["id"] == job and row["spool_name"] == "S1--a.json"
     invoice_json = '{"x": 1}'
@@ -64,8 +64,8 @@ def test_pipeline_transitions_and_events(journal: Journal) -> None:
     assert journal.next_for_printer("p", State.QUEUED)["id"] == "S1"
     with journal.transaction():
         journal.transition("S1", State.SUBMITTED, cups_job_id="ext-1")
-    journal.mark_printed("S1", {"code": "K", "number": "1", "kind": "vat-special",
-                                "date": "2026-11-20", "buyer": {"name": "b", "tin": "t"},
+    journal.mark_printed("S1", {"key": "K-1", "code": "K", "number": "1", "kind": "vat-special",
+                                "date": "2026-11-20", "buyer_name": "b", "buyer_tin": "t",
                                 "total_amount": "1.00", "total_tax": "0.13", "total": "1.13"})
     inv = journal.conn.execute("SELECT * FROM invoices").fetchone()
     assert (inv["key"], inv["state"], inv["print_count"], inv["job_id"]) == \
@@ -80,7 +80,7 @@ def test_pipeline_transitions_and_events(journal: Journal) -> None:
 
 
 def test_illegal_transition_changes_nothing(journal: Journal) -> None:
-    journal.register_source("S1", "a.json", "S1--a.json", None, None)
+    journal.register_source("S1", b"a.json", "S1--a.json", None, None)
     before = journal.conn.execute("SELECT count(*) FROM events").fetchone()[0]
     with pytest.raises(IllegalTransition), journal.transaction():
         journal.transition("S1", State.PRINTED)
@@ -90,7 +90,7 @@ def test_illegal_transition_changes_nothing(journal: Journal) -> None:
 
 def test_tampering_is_found_at_the_edited_event(journal: Journal, tmp_path: Path) -> None:
     for i in range(5):
-        journal.register_source(f"S{i}", f"{i}.json", f"S{i}--{i}.json", None, 1)
+        journal.register_source(f"S{i}", f"{i}.json".encode(), f"S{i}--{i}.json", None, 1)
     assert verify_chain(journal.conn) == (5, None)
     other = sqlite3.connect(tmp_path / "journal.db")
     other.execute("UPDATE events SET payload = '{\"file\":\"evil.json\"}' WHERE seq = 3")
@@ -102,7 +102,7 @@ def test_tampering_is_found_at_the_edited_event(journal: Journal, tmp_path: Path
 
 def test_a_missing_event_is_a_gap(journal: Journal, tmp_path: Path) -> None:
     for i in range(3):
-        journal.register_source(f"S{i}", f"{i}.json", f"S{i}--{i}.json", None, 1)
+        journal.register_source(f"S{i}", f"{i}.json".encode(), f"S{i}--{i}.json", None, 1)
     other = sqlite3.connect(tmp_path / "journal.db")
     other.execute("DELETE FROM events WHERE seq = 2")
     other.commit()

@@ -1,0 +1,100 @@
+"""Real invoice files published by others (tests/fixtures/real/SOURCES.md): each gives the
+result its SOURCES line says."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from kit import ROOT
+
+from printstation.config import load_settings, load_stocks
+from printstation.daemon.context import Context
+from printstation.daemon.reading import check_file
+from printstation.invoice import read_file, to_capitals
+
+REAL = ROOT / "tests" / "fixtures" / "real"
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory: pytest.TempPathFactory) -> Context:
+    settings = load_settings(None, cwd=tmp_path_factory.mktemp("real"))
+    return Context(settings, load_stocks()[0],
+                   clock=lambda: dt.datetime(2026, 11, 28, tzinfo=dt.UTC))
+
+
+def one(name: str):
+    read = read_file(name, (REAL / name).read_bytes())
+    assert read.problems == () and len(read.items) == 1
+    return read.items[0]
+
+
+@pytest.mark.parametrize(("name", "number", "amount", "tax", "total", "words", "lines"), [
+    ("sdxml_zp_2026_jiangsu_anyuan.xml", "26322000004478296111", "18876.44", "1793.56",
+     "20670.00", "贰万零陆佰柒拾圆整", 3),
+    ("sdxml_pp_2025_jiangsu_training.xml", "25322000000365404822", "235.85", "14.15",
+     "250.00", "贰佰伍拾圆整", 1),
+])
+def test_digital_xml(ctx: Context, name: str, number: str, amount: str, tax: str, total: str,
+                     words: str, lines: int) -> None:
+    invoice = one(name).invoice
+    assert (invoice.key, invoice.code, invoice.kind) == (number, "", "einvoice")
+    assert (invoice.total_amount, invoice.total_tax, invoice.total) == \
+        (Decimal(amount), Decimal(tax), Decimal(total))
+    assert invoice.total_words == words == to_capitals(invoice.total)
+    assert len(invoice.lines) == lines
+    assert check_file(name, (REAL / name).read_bytes(), ctx).valid
+
+
+def test_digital_xml_rates_and_seller() -> None:
+    special = one("sdxml_zp_2026_jiangsu_anyuan.xml").invoice
+    assert {li.rate for li in special.lines} == {Decimal("0.06"), Decimal("0.13")}
+    training = one("sdxml_pp_2025_jiangsu_training.xml").invoice
+    assert training.seller.tin == "52320200509244470T"
+    assert training.lines[0].unit_price == Decimal("235.8490566037736")
+
+
+def test_legacy_xml(ctx: Context) -> None:
+    invoice = one("xml_legacy_eInvoice_zp_2022_guizhou.xml").invoice
+    assert (invoice.code, invoice.number, invoice.key) == \
+        ("052002100113", "00008006", "052002100113-00008006")
+    assert invoice.date == dt.date(2022, 5, 5)
+    assert invoice.total == Decimal("25254.62") == invoice.total_amount + invoice.total_tax
+    assert invoice.lines[0].rate == Decimal("0.03")
+    assert invoice.cipher.count("\n") == 3  # four cipher rows, CRLF/LF normalised
+    name = "xml_legacy_eInvoice_zp_2022_guizhou.xml"
+    assert check_file(name, (REAL / name).read_bytes(), ctx).valid
+
+
+def test_digital_pdf_is_read_with_number_and_total(ctx: Context) -> None:
+    pdf = one("sdp_zp_2025_jiangsu_3items.pdf").pdf
+    assert pdf.number == "25322000000337005189" and pdf.code == ""
+    assert pdf.total == Decimal("8819.60")
+    assert pdf.page_mm == ((210.0, 140.0),) and pdf.pages == 1
+    checked = check_file("a.pdf", (REAL / "sdp_zp_2025_jiangsu_3items.pdf").read_bytes(), ctx)
+    assert checked.valid and checked.entries[0].key == "25322000000337005189"
+
+
+def test_oversized_converted_pdf_is_refused(ctx: Context) -> None:
+    name = "edge_ofd2pdf_reportlab_2022_guizhou_zp.pdf"
+    checked = check_file(name, (REAL / name).read_bytes(), ctx)
+    (problem,) = checked.entries[0].problems
+    assert problem.code == "pdf.page_size"
+    assert "583.3 × 388.9" in problem.en and "210 × 148" in problem.en
+
+
+@pytest.mark.parametrize("name", ["ofd_sdp_2024_jiangsu.ofd", "ofd_legacy_zp_2022_guizhou.ofd"])
+def test_ofd_is_refused_cleanly(name: str) -> None:
+    read = read_file(name, (REAL / name).read_bytes())
+    assert [p.code for p in read.problems] == ["file.type"]
+    assert "OFD" in read.problems[0].en and "OFD" in read.problems[0].zh
+
+
+def test_every_fixture_is_covered() -> None:
+    tested = {"sdxml_zp_2026_jiangsu_anyuan.xml", "sdxml_pp_2025_jiangsu_training.xml",
+              "xml_legacy_eInvoice_zp_2022_guizhou.xml", "sdp_zp_2025_jiangsu_3items.pdf",
+              "edge_ofd2pdf_reportlab_2022_guizhou_zp.pdf", "ofd_sdp_2024_jiangsu.ofd",
+              "ofd_legacy_zp_2022_guizhou.ofd"}
+    assert {p.name for p in Path(REAL).iterdir() if p.name != "SOURCES.md"} == tested
