@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from printstation.config import ConfigError, Settings, find_config, load_settings, load_stocks
-from printstation.spool import connect
+from printstation.spool import connect, display_name
 
 from . import logs, views
 from .context import Context
@@ -153,7 +153,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             else Checked([data])
         bad |= not checked.valid
         reports.append({
-            "file": name, "valid": checked.valid,
+            "file": display_name(name), "valid": checked.valid,
             "errors": [p.to_dict() for p in checked.file_problems],
             "invoices": [{"invoice": e.key or None, "kind": e.kind,
                           "errors": [p.to_dict() for p in e.problems]}

@@ -175,7 +175,7 @@ class ReadRunner(JournalRunner):
             return [Outcome(State.REJECTED, "spool.missing")]
         if isinstance(data, Problem):
             return [_reject([data])]
-        earlier = self.journal.earlier_copy(job["source_sha256"], job["source_id"]) \
+        earlier = self.journal.earlier_copy(job["source_sha256"], job["source_seq"]) \
             if job["source_sha256"] else None
         if earlier:
             return [_reject([problem("file.duplicate", at=earlier["created_at"],

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 from pathlib import Path
+
+
+def _temp_name(kind: str) -> str:
+    """A short hidden name, whatever the length of the final one (NAME_MAX is 255 bytes)."""
+    return f".printstation-{os.getpid()}-{secrets.token_hex(4)}.{kind}"
 
 
 def fsync_dir(path: Path) -> None:
@@ -23,7 +29,7 @@ def fsync_dir(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace `path` with `data` so that readers see the old or the new file, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(_temp_name("tmp"))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -50,7 +56,7 @@ def move_file(src: Path, dst: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
+        tmp = dst.with_name(_temp_name("part"))
         if src.is_symlink() or not src.is_file():
             # A link or special file cannot be copied without opening it: recreate the link,
             # and refuse anything else across filesystems.

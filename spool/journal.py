@@ -191,12 +191,16 @@ class Journal:
             "SELECT j.*, s.spool_name, s.size FROM jobs j JOIN sources s ON s.id = j.source_id"
             " WHERE j.state = 'incoming' ORDER BY j.source_seq, j.batch_index LIMIT 1").fetchone()
 
-    def earlier_copy(self, sha256: str, source_id: str) -> sqlite3.Row | None:
-        """A job of another file with the same bytes that was taken, not refused."""
+    def earlier_copy(self, sha256: str, source_seq: int) -> sqlite3.Row | None:
+        """A job of an earlier file with the same bytes that was taken, not refused.
+
+        Only earlier arrivals count: files are read in arrival order, so those are already
+        decided, and the verdict does not depend on timing.
+        """
         return self.conn.execute(
             "SELECT j.id, j.created_at FROM jobs j JOIN sources s ON s.id = j.source_id"
-            " WHERE s.sha256 = ? AND s.id != ? AND j.state NOT IN ('rejected', 'cancelled',"
-            " 'failed') ORDER BY s.rowid LIMIT 1", (sha256, source_id)).fetchone()
+            " WHERE s.sha256 = ? AND s.rowid < ? AND j.state NOT IN ('rejected', 'cancelled',"
+            " 'failed') ORDER BY s.rowid LIMIT 1", (sha256, source_seq)).fetchone()
 
     def invoice_taken(self, key: str, job_id: str) -> sqlite3.Row | None:
         """The job that printed `key` (not voided), or another live job for it."""
@@ -289,8 +293,11 @@ class Journal:
         return self.conn.execute("SELECT * FROM jobs WHERE source_id = ? ORDER BY batch_index",
                                  (source_id,)).fetchall()
 
-    def plan_finish(self, source_id: str, destination: str) -> None:
-        """Record where the file will go before moving it, so a crash mid-move resumes."""
+    def plan_finish(self, source_id: str, destination: bytes) -> None:
+        """Record where the file will go before moving it, so a crash mid-move resumes.
+
+        The path is kept as the filesystem's bytes: a file's name need not be UTF-8.
+        """
         with self.transaction() as c:
             c.execute("UPDATE sources SET state = 'finishing', destination = ? WHERE id = ?",
                       (destination, source_id))
