@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from .model import Invoice, Line, Party
-from .problems import Problem, problem
+from .problems import Problem, Refused, problem
 
 _DECIMAL = re.compile(r"-?\d{1,15}(\.\d{1,20})?")
 # Money and quantities stay well inside Decimal's 28 digits: no overflow when rounding.
@@ -21,17 +21,12 @@ MAX_MAGNITUDE = Decimal(10) ** 15
 MAX_DECIMALS = 20
 
 
-class _Reject(Exception):
-    def __init__(self, found: Problem):
-        self.problem = found
-
-
 def decode(data: bytes) -> str:
     """UTF-8 (BOM allowed), else GB18030; anything else is `file.encoding`."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise _Reject(problem("file.encoding", detail="UTF-16 is not accepted.",
+        raise Refused(problem("file.encoding", detail="UTF-16 is not accepted.",
                               detail_zh="不接受 UTF-16。"))
     try:
         return data.decode("utf-8")
@@ -40,7 +35,7 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("gb18030")
     except UnicodeDecodeError as exc:
-        raise _Reject(problem("file.encoding", detail=f"Undecodable byte at offset {exc.start}.",
+        raise Refused(problem("file.encoding", detail=f"Undecodable byte at offset {exc.start}.",
                               detail_zh=f"第 {exc.start} 字节无法解码。")) from None
 
 
@@ -50,7 +45,7 @@ def parse_document(data: bytes) -> tuple[list[Any], Problem | None]:
         text = decode(data)
         doc = json.loads(text, parse_float=Decimal, parse_int=Decimal,
                          parse_constant=_no_constant, object_pairs_hook=_no_duplicate_keys)
-    except _Reject as exc:
+    except Refused as exc:
         return [], exc.problem
     except json.JSONDecodeError as exc:
         return [], problem("parse.json", detail=f"line {exc.lineno} column {exc.colno}: {exc.msg}",

@@ -99,6 +99,14 @@ class Problem:
         return f"[{self.code}]{where}: {self.zh} / {self.en}"
 
 
+class Refused(Exception):
+    """Raised by a reader to stop at a problem that ends reading the file."""
+
+    def __init__(self, found: Problem):
+        super().__init__(found.en)
+        self.problem = found
+
+
 def problem(code: str, field: str = "", **params: Any) -> Problem:
     """Build the problem `code` at `field`, filling its message templates with `params`."""
     zh, en = MESSAGES[code]

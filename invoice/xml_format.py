@@ -17,20 +17,15 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from .model import Invoice, Line, Party
-from .problems import Problem, problem
+from .problems import Problem, Refused, problem
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _GBK_FAMILY = {"gbk", "gb2312", "gb18030", "cp936", "x-gbk", "euc-cn", "gb_2312-80"}
 _NUMBER = re.compile(r"-?\d{1,15}(\.\d{1,20})?")
 
 
-class _Missing(Exception):
-    def __init__(self, found: Problem):
-        self.problem = found
-
-
 def decode_xml(data: bytes) -> bytes:
-    """UTF-8 bytes expat can parse; raises _Missing(file.encoding) when undecodable."""
+    """UTF-8 bytes expat can parse; raises Refused(file.encoding) when undecodable."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     declared = _DECLARATION.match(data)
@@ -41,10 +36,10 @@ def decode_xml(data: bytes) -> bytes:
     try:
         text = data.decode(codec)
     except LookupError:
-        raise _Missing(problem("file.encoding", detail=f"Unknown declared encoding {encoding}.",
+        raise Refused(problem("file.encoding", detail=f"Unknown declared encoding {encoding}.",
                                detail_zh=f"声明的编码 {encoding} 未知。")) from None
     except UnicodeDecodeError as exc:
-        raise _Missing(problem("file.encoding",
+        raise Refused(problem("file.encoding",
                                detail=f"Not valid {encoding} at byte {exc.start}.",
                                detail_zh=f"第 {exc.start} 字节不是有效的 {encoding}。")) from None
     if declared:
@@ -206,7 +201,7 @@ def read_xml(data: bytes) -> tuple[Invoice | None, list[Problem]]:
     """One invoice from an XML file, or the problems that stop it."""
     try:
         root = fromstring(decode_xml(data), forbid_dtd=True)
-    except _Missing as exc:
+    except Refused as exc:
         return None, [exc.problem]
     except DefusedXmlException as exc:
         return None, [problem("parse.xml", detail=f"{type(exc).__name__}: DTDs and entities are "
