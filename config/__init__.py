@@ -5,11 +5,12 @@ This layer imports no other printstation layer.
 
 from .loader import ConfigError, Problem, find_config, load_settings
 from .settings import PrinterSettings, Settings
-from .stocks import FieldSpec, ItemsSpec, Stock, load_stocks
+from .stocks import FieldSpec, FormSpec, ItemsSpec, Stock, load_stocks
 
 __all__ = [
     "ConfigError",
     "FieldSpec",
+    "FormSpec",
     "ItemsSpec",
     "PrinterSettings",
     "Problem",

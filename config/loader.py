@@ -28,7 +28,7 @@ from .settings import (
     SyncSettings,
     ValidationSettings,
 )
-from .stocks import load_stocks
+from .stocks import Stock, load_stocks
 
 SYSTEM_CONFIG = Path("/etc/printstation/printstation.toml")
 BUILTIN = "built-in defaults"
@@ -88,28 +88,30 @@ def load_settings(path: Path | None, cwd: Path | None = None) -> Settings:
     if path is None:
         base = (cwd or Path.cwd()).resolve()
         layers.append((BUILTIN, tomllib.loads(BUILTIN_TOML, parse_float=Decimal)))
-        config_dir = None
+        config_dir = base / "printstation-data"
+        files = sorted((config_dir / "conf.d").glob("*.toml"))
     else:
         path = path if path.is_absolute() else (cwd or Path.cwd()) / path
         base = config_dir = path.parent.resolve()
-        for file in [path, *sorted((path.parent / "conf.d").glob("*.toml"))]:
-            try:
-                with open(file, "rb") as fh:
-                    layers.append((str(file), tomllib.load(fh, parse_float=Decimal)))
-            except FileNotFoundError:
-                problems.append(Problem(str(file), "-", "file not found"))
-            except PermissionError:
-                problems.append(Problem(str(file), "-", "permission denied"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                problems.append(Problem(str(file), "-", f"not valid TOML: {exc}"))
+        files = [path, *sorted((path.parent / "conf.d").glob("*.toml"))]
+    for file in files:
+        try:
+            with open(file, "rb") as fh:
+                layers.append((str(file), tomllib.load(fh, parse_float=Decimal)))
+        except FileNotFoundError:
+            problems.append(Problem(str(file), "-", "file not found"))
+        except PermissionError:
+            problems.append(Problem(str(file), "-", "permission denied"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(file), "-", f"not valid TOML: {exc}"))
     if problems:
         raise ConfigError(problems)
 
     merged, origin = _merge(layers)
-    stocks, stock_problems = load_stocks(config_dir / "stocks" if config_dir else None)
+    stocks, stock_problems = load_stocks(config_dir / "stocks")
     problems.extend(Problem(p.file, p.key, p.message) for p in stock_problems)
-    builder = _Builder(merged, origin, base, set(stocks), default_file=layers[0][0])
-    settings = builder.build(tuple(name for name, _ in layers), config_dir)
+    builder = _Builder(merged, origin, base, stocks, default_file=layers[0][0])
+    settings = builder.build(tuple(name for name, _ in layers), config_dir, path)
     problems.extend(builder.problems)
     if problems:
         raise ConfigError(problems)
@@ -140,7 +142,7 @@ class _Builder:
     """Turns the merged raw tables into `Settings`, collecting problems as it goes."""
 
     def __init__(self, raw: dict[str, Any], origin: dict[str, str], base: Path,
-                 stocks: set[str], default_file: str):
+                 stocks: dict[str, Stock], default_file: str):
         self.raw, self.origin, self.base, self.stocks = raw, origin, base, stocks
         self.default_file = default_file
         self.problems: list[Problem] = []
@@ -181,7 +183,7 @@ class _Builder:
         p = Path(value).expanduser()
         return p if p.is_absolute() else self.base / p
 
-    def build(self, origin: tuple[str, ...], config_dir: Path | None) -> Settings:
+    def build(self, origin: tuple[str, ...], config_dir: Path, main_file: Path | None) -> Settings:
         known = {*schema.SECTIONS, "printers"}
         for name in self.raw:
             if name not in known:
@@ -216,6 +218,7 @@ class _Builder:
             offline=OfflineSettings(**v["offline"]),
             origin=origin,
             config_dir=config_dir,
+            main_file=main_file,
         )
 
     def printers(self, tables: Any) -> tuple[PrinterSettings, ...]:
@@ -237,10 +240,14 @@ class _Builder:
                 if stock not in self.stocks:
                     self.fail(prefix + "stocks",
                               f"unknown stock {stock!r} (known: {', '.join(sorted(self.stocks))})")
-            for stock in p["offsets"]:
+            for stock, (dx, dy) in p["offsets"].items():
                 if stock not in stocks:
                     self.fail(prefix + "offsets",
                               f"offset for {stock!r}, which is not in this printer's stocks")
+                elif stock in self.stocks and (lost := self.stocks[stock].off_page(dx, dy)):
+                    self.fail(prefix + "offsets",
+                              f"{stock}: [{dx:g}, {dy:g}] would move {', '.join(lost[:3])}"
+                              f"{' …' if len(lost) > 3 else ''} off the page")
             result.append(PrinterSettings(
                 name=name, driver=p["driver"], queue=p["queue"],
                 path=self.path(p["path"]) if p["path"] else None, stocks=tuple(stocks),

@@ -80,8 +80,19 @@ class Settings:
     offline: OfflineSettings
     # Where the settings came from: the files read in order, or "built-in defaults".
     origin: tuple[str, ...]
-    # The folder holding the main config file (for conf.d/ and stocks/), None when built in.
-    config_dir: Path | None
+    # The folder holding conf.d/ and stocks/: the main file's, or ./printstation-data for
+    # the built-in defaults (so that calibration can be written there too).
+    config_dir: Path
+    # The main config file, None for the built-in defaults.
+    main_file: Path | None = None
+
+    @property
+    def conf_d(self) -> Path:
+        return self.config_dir / "conf.d"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.station.data_dir / "printstation.pid"
 
     def printer(self, name: str) -> PrinterSettings | None:
         return next((p for p in self.printers if p.name == name), None)

@@ -48,6 +48,54 @@ class ItemsSpec:
 
 
 @dataclass(frozen=True)
+class Label:
+    text: str
+    x: float
+    y: float
+    size: float = 8.0
+    align: str = "left"
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """The blank form: printed on plain paper, drawn under a preview of pre-printed stock."""
+
+    rects: tuple[tuple[float, float, float, float], ...] = ()  # x, y, width, height
+    lines: tuple[tuple[float, float, float, float], ...] = ()  # x1, y1, x2, y2
+    labels: tuple[Label, ...] = ()
+
+
+# Share of the font size above and below the baseline, for a field's box.
+ASCENT, DESCENT = 0.8, 0.2
+PT_MM = 25.4 / 72
+
+
+@dataclass(frozen=True)
+class Box:
+    name: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def overlaps(self, other: Box) -> bool:
+        return self.x0 < other.x1 and other.x0 < self.x1 and \
+            self.y0 < other.y1 and other.y0 < self.y1
+
+    def shifted(self, dx: float, dy: float) -> Box:
+        return Box(self.name, self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy)
+
+
+def field_box(name: str, spec: FieldSpec, y: float) -> Box:
+    """The area a field's text may cover, from its anchor, alignment, size and height."""
+    left = {"left": spec.x, "right": spec.x - spec.width,
+            "centre": spec.x - spec.width / 2}.get(spec.align, spec.x)
+    top = y - spec.size * PT_MM * ASCENT
+    bottom = top + spec.height if spec.height else y + spec.size * PT_MM * DESCENT
+    return Box(name, left, top, left + spec.width, bottom)
+
+
+@dataclass(frozen=True)
 class Stock:
     name: str
     title: str
@@ -56,6 +104,22 @@ class Stock:
     plain_paper: bool
     fields: Mapping[str, FieldSpec]
     items: ItemsSpec | None
+    form: FormSpec = FormSpec()
+
+    def boxes(self) -> list[Box]:
+        """Every field's box, and each item row's cells (`lines[i].column`)."""
+        found = [field_box(name, spec, spec.y) for name, spec in self.fields.items()]
+        if self.items is not None:
+            for row in range(self.items.rows):
+                y = self.items.y + row * self.items.pitch
+                found += [field_box(f"lines[{row}].{name}", spec, y)
+                          for name, spec in self.items.columns.items()]
+        return found
+
+    def off_page(self, dx: float, dy: float) -> list[str]:
+        """Fields that would leave the page with this offset (mm)."""
+        return [b.name for b in (box.shifted(dx, dy) for box in self.boxes())
+                if b.x0 < 0 or b.y0 < 0 or b.x1 > self.width_mm or b.y1 > self.height_mm]
 
 
 @dataclass(frozen=True)
@@ -165,6 +229,47 @@ class _Reader:
                               self.number(t, "pitch", "items.", 1, 20), rows, columns)
             if items.y + items.pitch * (rows - 1) > page[1]:
                 self.fail("items", "the item rows run off the page")
-        return Stock(name=name, title=str(raw.get("title", name)), width_mm=page[0],
-                     height_mm=page[1], plain_paper=bool(raw.get("plain_paper", False)),
-                     fields=fields, items=items)
+        stock = Stock(name=name, title=str(raw.get("title", name)), width_mm=page[0],
+                      height_mm=page[1], plain_paper=bool(raw.get("plain_paper", False)),
+                      fields=fields, items=items, form=self.form(raw.get("form", {}), page))
+        boxes = stock.boxes()
+        for i, box in enumerate(boxes):
+            for other in boxes[i + 1:]:
+                if box.overlaps(other):
+                    self.fail(_key(box.name), f"its box overlaps {_key(other.name)}'s")
+        return stock
+
+    def form(self, raw: Any, page: tuple[float, float]) -> FormSpec:
+        if not isinstance(raw, dict):
+            self.fail("form", "must be a table")
+            return FormSpec()
+
+        def quads(key: str) -> tuple[tuple[float, float, float, float], ...]:
+            items = raw.get(key, [])
+            good = isinstance(items, list) and all(
+                isinstance(q, list) and len(q) == 4 and
+                all(isinstance(v, int | float | Decimal) and not isinstance(v, bool) for v in q)
+                for q in items)
+            if not good:
+                self.fail(f"form.{key}", "must be a list of [four numbers in mm]")
+                return ()
+            return tuple(tuple(float(v) for v in q) for q in items)
+
+        labels = []
+        for i, item in enumerate(raw.get("labels", [])):
+            where = f"form.labels[{i}]."
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                self.fail(where.rstrip("."), "must be a table with text, x, y")
+                continue
+            labels.append(Label(item["text"], self.number(item, "x", where, 0, page[0]),
+                                self.number(item, "y", where, 0, page[1]),
+                                self.number(item, "size", where, 4, 30, 8.0),
+                                item.get("align", "left")))
+        return FormSpec(quads("rects"), quads("lines"), tuple(labels))
+
+
+def _key(box_name: str) -> str:
+    """A box's name as a layout key: `fields.X`, or `items.columns.X` for a row's cell."""
+    if box_name.startswith("lines["):
+        return "items.columns." + box_name.partition(".")[2]
+    return "fields." + box_name

@@ -13,7 +13,7 @@ from pathlib import Path
 from printstation.config import ConfigError, Settings, find_config, load_settings, load_stocks
 from printstation.spool import connect, display_name
 
-from . import logs, views
+from . import logs, operator, views
 from .context import Context
 from .errors import EXIT_BAD, EXIT_CONFIG, EXIT_OK, CliError, ConfigInvalid, UsageError
 from .reading import Checked, check_file, read_limited
@@ -41,15 +41,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="one job with its event history")
     p.add_argument("job")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("preview", help="render exactly what would print, as PDF or PNG")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.pdf|OUT.png")
+    p.add_argument("--printer", help="use this printer's offset (default: the one it routes to)")
+    p.add_argument("--background", action="store_true", help="draw the blank form under it")
+    p = sub.add_parser("calibrate", help="print a calibration sheet, or set an offset")
+    p.add_argument("printer")
+    p.add_argument("--stock", required=True)
+    p.add_argument("--offset", metavar="X,Y", help="set the offset in mm (x right, y down)")
     p = sub.add_parser("validate", help="validate invoice files without printing")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true")
     return parser
 
 
+def _join_negative_offsets(argv: list[str]) -> list[str]:
+    """`--offset -2.5,1` as `--offset=-2.5,1`: argparse takes "-2.5,1" for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--offset" and arg.startswith("-"):
+            out[-1] = f"--offset={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_offsets(list(sys.argv[1:] if argv is None
+                                                         else argv)))
     logs.setup(args.debug)
     try:
         return COMMANDS[args.command](args)
@@ -74,7 +95,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _stocks(settings: Settings):
-    stocks, problems = load_stocks(settings.config_dir / "stocks" if settings.config_dir else None)
+    stocks, problems = load_stocks(settings.config_dir / "stocks")
     if problems:
         raise ConfigInvalid(f"{problems[0].file}: {problems[0].key}: {problems[0].message}")
     return stocks
@@ -174,6 +195,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_BAD if bad else EXIT_OK
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ctx = Context(settings, _stocks(settings))
+    return operator.preview(ctx, Path(args.file), Path(args.output), args.printer,
+                            args.background)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    ctx = Context(settings, _stocks(settings))
+    if args.offset is None:
+        return operator.print_calibration(ctx, args.printer, args.stock)
+    return operator.set_offset(ctx, args.printer, args.stock, args.offset)
+
+
 COMMANDS = {
     "run": cmd_run,
     "check-config": cmd_check_config,
@@ -181,4 +217,6 @@ COMMANDS = {
     "queue": cmd_queue,
     "show": cmd_show,
     "validate": cmd_validate,
+    "preview": cmd_preview,
+    "calibrate": cmd_calibrate,
 }

@@ -26,9 +26,16 @@ class PrintRunner(JournalRunner):
     def __init__(self, ctx: Context, printer: PrinterSettings, on_done: Callable[[], None]):
         super().__init__(ctx)
         self.name = f"printer:{printer.name}"
-        self.printer = printer
+        self.printer_name = printer.name
         self.on_done = on_done
         self.driver: PrinterDriver | None = None
+
+    @property
+    def printer(self) -> PrinterSettings:
+        """This printer's current settings: a reload may have changed its offsets."""
+        found = self.ctx.settings.printer(self.printer_name)
+        assert found is not None, "a reload never removes a running printer"
+        return found
 
     def setup(self) -> None:
         super().setup()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from printstation.config import Settings
+from printstation.drivers import layout_problems
 from printstation.invoice import (
     PAPER_KINDS,
     Invoice,
@@ -84,6 +85,10 @@ def check_file(name: str, data: bytes, ctx: Context,
             entry.problems += validate(item.invoice, ctx.rules(), ctx.today())
             entry.problems += _seller(item.invoice, ctx.settings)
             entry.problems += _fits_layout(item.invoice, ctx)
+            stock = ctx.stocks.get(item.invoice.kind)
+            if stock is not None and not entry.problems:
+                # Only a valid invoice is laid out: text decided to fit prints unclipped.
+                entry.problems += layout_problems(item.invoice, stock)
         if item.pdf is not None:
             entry.problems += _pdf_fits(item.pdf, ctx)
         if entry.key:

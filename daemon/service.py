@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
-from printstation.config import Settings, Stock, load_settings
+from printstation.config import Settings, Stock, load_settings, load_stocks
 from printstation.drivers import FontMissing, ensure_font
-from printstation.spool import Journal, SchemaTooNew, StationMismatch
+from printstation.spool import Journal, SchemaTooNew, StationMismatch, atomic_write
 
 from . import logs
 from .context import Context
@@ -86,6 +85,7 @@ class Service:
     def run(self) -> int:
         self.flags.install()
         self.prepare()
+        self.write_pid()
         for runner in self.runners:
             runner.start()
         s = self.ctx.settings
@@ -107,6 +107,7 @@ class Service:
         self.notifier.stopping()
         logs.info("daemon.stopping")
         self.stop()
+        self.ctx.settings.pid_file.unlink(missing_ok=True)
         logs.info("daemon.stopped")
         return 0
 
@@ -118,19 +119,31 @@ class Service:
                 logs.warning("runner.stop_timeout", runner=runner.name)
 
     def reload(self) -> None:
-        """Check the config on disk; an invalid one is logged and the old one kept.
+        """Validate, then swap (SIGHUP): an invalid config is logged and the old one kept.
 
-        Applying a changed config while running is the service issue's work; until then a
-        valid new config takes effect at the next restart.
+        Offsets, stocks, validation rules and the other per-job settings apply from the
+        next job on. A change to the station, its folders or the set of printers needs a
+        restart: it is refused with a message and the old config stays.
         """
-        settings = self.ctx.settings
-        main_file = None if settings.config_dir is None else Path(settings.origin[0])
+        old = self.ctx.settings
         try:
-            load_settings(main_file)
+            new = load_settings(old.main_file, cwd=old.config_dir.parent
+                                if old.main_file is None else None)
+            stocks, problems = load_stocks(new.config_dir / "stocks")
+            if problems:
+                raise ValueError(f"{problems[0].file}: {problems[0].key}: {problems[0].message}")
         except Exception as exc:
             logs.error("config.reload_rejected", error=str(exc).replace("\n", "; "))
             return
-        logs.info("config.reload_checked", note="valid; changes apply at the next restart")
+        if _structure(new) != _structure(old):
+            logs.error("config.reload_rejected",
+                       error="station, folders or printers changed: restart to apply")
+            return
+        self.ctx.settings, self.ctx.stocks = new, stocks
+        logs.info("config.reloaded", files=",".join(new.origin))
+
+    def write_pid(self) -> None:
+        atomic_write(self.ctx.settings.pid_file, f"{os.getpid()}\n".encode())
 
     def healthy(self) -> bool:
         """The core stages are alive and have looped recently (for the systemd watchdog)."""
@@ -143,3 +156,10 @@ class Service:
         printers = ", ".join(p.name for p in self.ctx.settings.printers)
         line = f"watching {self.ctx.settings.intake.drop_dir}; printers: {printers}"
         return line + (f"; errors: {'; '.join(errors)}" if errors else "")
+
+
+def _structure(settings: Settings) -> tuple:
+    """What a reload cannot change under running workers."""
+    s, i = settings.station, settings.intake
+    return (s.id, s.data_dir, i.drop_dir, i.rejected_dir, i.results_dir, i.observer,
+            tuple((p.name, p.driver, p.queue, p.path) for p in settings.printers))

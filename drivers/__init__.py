@@ -6,9 +6,11 @@ Imports only the `invoice` and `config` layers.
 from printstation.config import PrinterSettings
 
 from .base import JobStatus, PrinterDriver, PrintRequest
+from .calibration import render_calibration
 from .directory import DirectoryPrinter
 from .fonts import FontMissing, ensure_font
-from .render import render_invoice
+from .preview import PreviewUnavailable, pdf_to_png
+from .render import TextDoesNotFit, layout_problems, render_invoice
 
 
 class DriverUnavailable(Exception):
@@ -27,9 +29,14 @@ __all__ = [
     "DriverUnavailable",
     "FontMissing",
     "JobStatus",
+    "PreviewUnavailable",
     "PrintRequest",
     "PrinterDriver",
+    "TextDoesNotFit",
     "ensure_font",
+    "layout_problems",
     "make_driver",
+    "pdf_to_png",
+    "render_calibration",
     "render_invoice",
 ]

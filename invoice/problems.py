@@ -78,8 +78,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
                     "expected '{expected}'."),
     "total.limit": ("合计金额 {found} 超过开票限额 {limit}。",
                     "Total amount {found} is over the invoicing limit {limit}."),
-    "text.too_long": ("内容过长：{found} 字节（GBK），票面最多 {limit} 字节。",
-                      "Text too long: {found} bytes (GBK); the form holds {limit}."),
+    "text.too_long": ("内容过长：{detail_zh}。", "Text too long: {detail}."),
 }
 
 

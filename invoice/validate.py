@@ -171,7 +171,9 @@ def _widths(invoice: Invoice) -> list[Problem]:
     def check(text: str, limit: int, field: str) -> None:
         size = gbk_bytes(text)
         if size > limit:
-            found.append(problem("text.too_long", field, found=size, limit=limit))
+            found.append(problem("text.too_long", field,
+                                 detail=f"{size} bytes (GBK), the form holds {limit}",
+                                 detail_zh=f"{size} 字节（GBK），票面最多 {limit} 字节"))
 
     for role in PARTIES:
         party = getattr(invoice, role)
