@@ -94,6 +94,10 @@ class Settings:
     def pid_file(self) -> Path:
         return self.station.data_dir / "printstation.pid"
 
+    @property
+    def runtime_file(self) -> Path:
+        return self.station.data_dir / "status.json"
+
     def printer(self, name: str) -> PrinterSettings | None:
         return next((p for p in self.printers if p.name == name), None)
 

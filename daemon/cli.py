@@ -28,12 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="config file (default: $PRINTSTATION_CONFIG, then "
                              "/etc/printstation/printstation.toml, then built-in defaults)")
     parser.add_argument("--debug", action="store_true", help="tracebacks and debug logs")
+    parser.add_argument("--log-format", choices=("kv", "json"), default="kv",
+                        help="log lines as key=value (default) or JSON, for shipping")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sub.add_parser("run", help="run the daemon in the foreground")
     sub.add_parser("check-config", help="validate config and stock layouts")
     p = sub.add_parser("status", help="queue counts per state and printers")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--check", action="store_true",
+                   help="for monitoring: exit 1 and say why when the station is unhealthy")
     p = sub.add_parser("queue", help="list jobs (default: those not yet final)")
     p.add_argument("--state", help="only jobs in this state")
     p.add_argument("--all", action="store_true", help="include final jobs")
@@ -71,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_join_negative_offsets(list(sys.argv[1:] if argv is None
                                                          else argv)))
-    logs.setup(args.debug)
+    logs.setup(args.debug, args.log_format)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
@@ -127,7 +131,15 @@ def _journal(settings: Settings) -> sqlite3.Connection | None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    doc = views.status(_journal(settings), settings)
+    now = dt.datetime.now(dt.UTC)
+    doc = views.status(_journal(settings), settings, now)
+    if args.check:
+        found = views.problems(doc, settings, now)
+        for problem in found:
+            print(f"UNHEALTHY: {problem}")
+        if not found:
+            print("OK")
+        return EXIT_BAD if found else EXIT_OK
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else views.status_text(doc))
     return EXIT_OK
 

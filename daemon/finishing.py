@@ -50,9 +50,8 @@ class FinishRunner(JournalRunner):
             except Exception as exc:
                 pause = min(self.retry.get(source["id"], (0, 0.5))[1] * 2, MAX_RETRY_S)
                 self.retry[source["id"]] = (time.monotonic() + pause, pause)
-                logs.log.error(logs.kv("file.finish_failed", job=source["id"],
-                                       file=source["name"], error=repr(exc), retry_s=pause),
-                               exc_info=True)
+                logs.error("file.finish_failed", exc_info=True, job=source["id"],
+                                       file=source["name"], error=repr(exc), retry_s=pause)
         self.seen_seq = mark
         return bool(sources) and not all(s["id"] in self.retry for s in sources)
 

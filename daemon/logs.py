@@ -1,7 +1,13 @@
-"""Logging: one line per event on stderr, as key=value pairs (journald adds the time)."""
+"""Logging: one line per event on stderr, `key=value` pairs (or JSON lines for shipping).
+
+journald adds the time. Every line about a job carries its job id and invoice key. No
+tracebacks at INFO: they are shown with `--debug`.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import sys
 from typing import Any
@@ -21,30 +27,47 @@ def kv(event: str, **fields: Any) -> str:
     return " ".join(parts)
 
 
+def _emit(level: int, event: str, exc_info: bool, fields: dict[str, Any]) -> None:
+    log.log(level, event, exc_info=exc_info, extra={"fields": fields})
+
+
 def info(event: str, **fields: Any) -> None:
-    log.info(kv(event, **fields))
+    _emit(logging.INFO, event, False, fields)
 
 
 def warning(event: str, **fields: Any) -> None:
-    log.warning(kv(event, **fields))
+    _emit(logging.WARNING, event, False, fields)
 
 
-def error(event: str, **fields: Any) -> None:
-    log.error(kv(event, **fields))
+def error(event: str, exc_info: bool = False, **fields: Any) -> None:
+    _emit(logging.ERROR, event, exc_info, fields)
 
 
-class _Formatter(logging.Formatter):
+class _KeyValue(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = f"level={record.levelname.lower()} {record.getMessage()}"
-        # Tracebacks only when debugging; at INFO a line is a line.
+        line = f"level={record.levelname.lower()} " + \
+            kv(record.getMessage(), **getattr(record, "fields", {}))
         if record.exc_info and log.isEnabledFor(logging.DEBUG):
             line += "\n" + self.formatException(record.exc_info)
         return line
 
 
-def setup(debug: bool = False) -> None:
+class _Json(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(), "event": record.getMessage()}
+        doc.update({k: v if isinstance(v, int | float | bool) else str(v)
+                    for k, v in getattr(record, "fields", {}).items() if v is not None})
+        if record.exc_info and log.isEnabledFor(logging.DEBUG):
+            doc["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def setup(debug: bool = False, fmt: str = "kv") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
+    handler.setFormatter(_Json() if fmt == "json" else _KeyValue())
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if debug else logging.INFO)
     log.propagate = False

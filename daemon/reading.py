@@ -195,8 +195,8 @@ class ReadRunner(JournalRunner):
         except Exception as exc:
             # A bug met by some input must not stop the queue on that file: log it in
             # full and reject the file with what is known.
-            logs.log.error(logs.kv("reader.bug", job=job["id"], file=job["source_name"],
-                                   error=repr(exc)), exc_info=True)
+            logs.error("reader.bug", exc_info=True, job=job["id"], file=job["source_name"],
+                                   error=repr(exc))
             return [_reject([problem("file.type", ext=os.path.splitext(job["source_name"])[1],
                                      detail=f"it could not be checked ({type(exc).__name__})",
                                      detail_zh=f"无法检查（{type(exc).__name__}）")])]

@@ -73,8 +73,7 @@ class Runner:
             self.setup()
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-            logs.log.error(logs.kv("runner.failed", runner=self.name, error=self.error),
-                           exc_info=True)
+            logs.error("runner.failed", exc_info=True, runner=self.name, error=self.error)
             return
         pause = 1.0
         try:
@@ -87,8 +86,8 @@ class Runner:
                     # A bug or an unexpected outage must not kill the stage: log it, back
                     # off, and try again; the job it was on stays in its journaled state.
                     self.error = f"{type(exc).__name__}: {exc}"
-                    logs.log.error(logs.kv("runner.error", runner=self.name, error=self.error,
-                                           retry_s=pause), exc_info=True)
+                    logs.error("runner.error", exc_info=True, runner=self.name, error=self.error,
+                                           retry_s=pause)
                     self._stop.wait(pause)
                     pause = min(pause * 2, MAX_ERROR_PAUSE_S)
                     continue

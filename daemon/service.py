@@ -6,19 +6,21 @@ main loop only reads signal flags, pings systemd and keeps the status line curre
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
 
 from printstation.config import Settings, Stock, load_settings, load_stocks
 from printstation.drivers import FontMissing, ensure_font
-from printstation.spool import Journal, SchemaTooNew, StationMismatch, atomic_write
+from printstation.spool import Journal, SchemaTooNew, StationMismatch, atomic_write, iso, utc_now
 
 from . import logs
 from .context import Context
 from .errors import ConfigInvalid, Unavailable
 from .finishing import FinishRunner
 from .intake import IntakeRunner, file_digest
+from .metrics import MetricsRunner
 from .notify import Notifier
 from .printing import PrintRunner
 from .reading import ReadRunner
@@ -39,8 +41,15 @@ class Service:
         self.printers = [PrintRunner(self.ctx, p, self.finisher.wake) for p in settings.printers]
         self.reader = ReadRunner(self.ctx, self._wake_printers)
         self.intake = IntakeRunner(self.ctx, self.reader.wake)
+        self.metrics = MetricsRunner(self.ctx, self.printers_up)
         # Start order: the end of the pipeline first, the intake last; stop the reverse.
-        self.runners: list[Runner] = [self.finisher, *self.printers, self.reader, self.intake]
+        self.runners: list[Runner] = [self.metrics, self.finisher, *self.printers, self.reader,
+                                      self.intake]
+        self.started_at = ""
+        self.last_reload: dict[str, str | bool] = {}
+
+    def printers_up(self) -> dict[str, bool]:
+        return {r.printer_name: r.alive and r.error is None for r in self.printers}
 
     def _wake_printers(self) -> None:
         for runner in self.printers:
@@ -86,6 +95,7 @@ class Service:
         self.flags.install()
         self.prepare()
         self.write_pid()
+        self.write_runtime()
         for runner in self.runners:
             runner.start()
         s = self.ctx.settings
@@ -94,20 +104,27 @@ class Service:
         self.notifier.ready(self.status_line())
         tick = min(1.0, self.notifier.watchdog_s / 2) if self.notifier.watchdog_s else 1.0
         last_status = 0.0
+        self.started_at = iso(utc_now())
         while not self.flags.stop:
             self.flags.wait(tick)
             if self.flags.reload:
                 self.flags.reload = False
+                now_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+                self.notifier.send("RELOADING=1", f"MONOTONIC_USEC={now_usec}")
                 self.reload()
+                self.notifier.ready(self.status_line())
+            # The watchdog is fed only while the stages make progress.
             if self.healthy():
                 self.notifier.watchdog()
-            if time.monotonic() - last_status >= 5:
+            if time.monotonic() - last_status >= 2:
                 last_status = time.monotonic()
                 self.notifier.status(self.status_line())
+                self.write_runtime()
         self.notifier.stopping()
         logs.info("daemon.stopping")
         self.stop()
         self.ctx.settings.pid_file.unlink(missing_ok=True)
+        self.ctx.settings.runtime_file.unlink(missing_ok=True)
         logs.info("daemon.stopped")
         return 0
 
@@ -133,17 +150,33 @@ class Service:
             if problems:
                 raise ValueError(f"{problems[0].file}: {problems[0].key}: {problems[0].message}")
         except Exception as exc:
-            logs.error("config.reload_rejected", error=str(exc).replace("\n", "; "))
+            self._reloaded(False, str(exc).replace("\n", "; "))
             return
         if _structure(new) != _structure(old):
-            logs.error("config.reload_rejected",
-                       error="station, folders or printers changed: restart to apply")
+            self._reloaded(False, "station, folders or printers changed: restart to apply")
             return
         self.ctx.settings, self.ctx.stocks = new, stocks
+        self._reloaded(True, "")
         logs.info("config.reloaded", files=",".join(new.origin))
+
+    def _reloaded(self, ok: bool, error: str) -> None:
+        self.last_reload = {"at": iso(utc_now()), "ok": ok, "error": error}
+        if not ok:
+            logs.error("config.reload_rejected", error=error)
+        self.write_runtime()
 
     def write_pid(self) -> None:
         atomic_write(self.ctx.settings.pid_file, f"{os.getpid()}\n".encode())
+
+    def write_runtime(self) -> None:
+        """`data_dir/status.json`: what only the running daemon knows, for `status`."""
+        doc = {"pid": os.getpid(), "started_at": self.started_at, "updated_at": iso(utc_now()),
+               "config": list(self.ctx.settings.origin), "last_reload": self.last_reload,
+               "runners": [{"name": r.name, "alive": r.alive, "error": r.error}
+                           for r in self.runners],
+               "printers": [{"name": name, "up": up} for name, up in self.printers_up().items()]}
+        atomic_write(self.ctx.settings.runtime_file,
+                     (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
 
     def healthy(self) -> bool:
         """The core stages are alive and have looped recently (for the systemd watchdog)."""

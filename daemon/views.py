@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import shutil
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from printstation.config import Settings
@@ -23,7 +27,53 @@ def local_time(at: str) -> str:
         .strftime("%Y-%m-%d %H:%M:%S")
 
 
-def status(conn: sqlite3.Connection | None, settings: Settings) -> dict[str, Any]:
+STALE_S = 30  # a runtime file older than this means the daemon is not running
+SYNC_STUCK_S = 3600
+DISK_FREE_MIN = 0.05
+
+
+def runtime(settings: Settings, now: dt.datetime) -> dict[str, Any] | None:
+    """The running daemon's own report, when it is alive and fresh."""
+    try:
+        doc = json.loads(settings.runtime_file.read_text(encoding="utf-8"))
+        os.kill(doc["pid"], 0)
+    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass  # another user's process: alive
+    updated = dt.datetime.fromisoformat(doc["updated_at"].replace("Z", "+00:00"))
+    return doc if (now - updated).total_seconds() < STALE_S else None
+
+
+def problems(doc: dict[str, Any], settings: Settings, now: dt.datetime) -> list[str]:
+    """Why the station is unhealthy (`status --check`), or nothing."""
+    found = []
+    daemon = doc.get("daemon")
+    if daemon is None:
+        found.append("the daemon is not running")
+    else:
+        found += [f"printer {p['name']} is down" for p in daemon["printers"] if not p["up"]]
+        found += [f"{r['name']}: {r['error']}" for r in daemon["runners"]
+                  if r["error"] and not r["name"].startswith("printer:")]
+        reload = daemon.get("last_reload") or {}
+        if reload and not reload.get("ok"):
+            found.append(f"the last reload failed: {reload.get('error')}")
+    if doc["jobs"].get("uncertain"):
+        found.append(f"{doc['jobs']['uncertain']} job(s) uncertain: settle with "
+                     "`printstation resolve`")
+    sync = doc["sync"]
+    if settings.sync.url and sync["backlog_age_s"] > SYNC_STUCK_S:
+        found.append(f"sync is stuck: the oldest unsent event is {sync['backlog_age_s']:.0f} s old")
+    usage = shutil.disk_usage(settings.station.data_dir if settings.station.data_dir.exists()
+                              else Path("/"))
+    if usage.free < usage.total * DISK_FREE_MIN:
+        found.append(f"the disk of {settings.station.data_dir} is nearly full "
+                     f"({usage.free / 2**20:.0f} MiB free)")
+    return found
+
+
+def status(conn: sqlite3.Connection | None, settings: Settings,
+           now: dt.datetime | None = None) -> dict[str, Any]:
     counts = {s.value: 0 for s in State}
     waiting: dict[str, int] = {}
     if conn is not None:
@@ -32,26 +82,48 @@ def status(conn: sqlite3.Connection | None, settings: Settings) -> dict[str, Any
             counts[row["state"]] += row["n"]
             if row["state"] in ("queued", "submitted", "held", "deferred") and row["printer"]:
                 waiting[row["printer"]] = waiting.get(row["printer"], 0) + row["n"]
+    now = now or dt.datetime.now(dt.UTC)
+    backlog, oldest = conn.execute("SELECT count(*), min(at) FROM events WHERE synced_at IS NULL"
+                                   ).fetchone() if conn is not None else (0, None)
+    daemon = runtime(settings, now)
+    up = {p["name"]: p["up"] for p in daemon["printers"]} if daemon else {}
     return {
         "station": settings.station.id,
         "config": list(settings.origin),
         "journal": str(settings.journal_path),
         "inbox": str(settings.intake.drop_dir),
+        "daemon": daemon,
+        "sync": {"url": settings.sync.url, "backlog": backlog,
+                 "backlog_age_s": (now - dt.datetime.fromisoformat(
+                     oldest.replace("Z", "+00:00"))).total_seconds() if oldest else 0.0},
         "jobs": counts,
         "printers": [{"name": p.name, "driver": p.driver,
                       "target": p.queue if p.driver == "cups" else str(p.path),
-                      "stocks": list(p.stocks), "waiting": waiting.get(p.name, 0)}
+                      "stocks": list(p.stocks), "waiting": waiting.get(p.name, 0),
+                      "up": up.get(p.name)}
                      for p in settings.printers],
     }
 
 
 def status_text(doc: dict[str, Any]) -> str:
-    lines = [f"station  {doc['station']}", f"config   {', '.join(doc['config'])}",
-             f"journal  {doc['journal']}", f"inbox    {doc['inbox']}", "", "jobs"]
+    daemon = doc["daemon"]
+    state = f"running (pid {daemon['pid']}, since {local_time(daemon['started_at'])})" \
+        if daemon else "not running"
+    lines = [f"station  {doc['station']}", f"daemon   {state}",
+             f"config   {', '.join(doc['config'])}",
+             f"journal  {doc['journal']}", f"inbox    {doc['inbox']}"]
+    if daemon and daemon.get("last_reload") and not daemon["last_reload"]["ok"]:
+        lines.append(f"reload   FAILED at {local_time(daemon['last_reload']['at'])}: "
+                     f"{daemon['last_reload']['error']} (the old config is in use)")
+    sync = doc["sync"]
+    lines.append(f"sync     {'off' if not sync['url'] else sync['url']}; backlog "
+                 f"{sync['backlog']} events, oldest {sync['backlog_age_s']:.0f} s")
+    lines += ["", "jobs"]
     lines += [f"  {state:<10} {n:>7}" for state, n in doc["jobs"].items()]
     lines += ["", "printers"]
-    lines += [f"  {p['name']:<12} {p['driver']:<10} {p['target']}  waiting {p['waiting']}"
-              for p in doc["printers"]]
+    lines += [f"  {p['name']:<12} {p['driver']:<10} "
+              f"{'up' if p['up'] else 'DOWN' if p['up'] is False else '-':<5} "
+              f"{p['target']}  waiting {p['waiting']}" for p in doc["printers"]]
     return "\n".join(lines)
 
 

@@ -1,0 +1,122 @@
+"""`data_dir/metrics.prom`: Prometheus text format for node_exporter's textfile collector,
+rewritten atomically every few seconds from the journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+
+from printstation.spool import atomic_write
+
+from .context import Context
+from .runner import JournalRunner
+
+INTERVAL_S = 5.0
+BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _seconds(later: str, earlier: str) -> float:
+    def parse(t: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds()
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class Histogram:
+    def __init__(self) -> None:
+        self.counts = [0] * len(BUCKETS)
+        self.total, self.sum = 0, 0.0
+
+    def observe(self, value: float) -> None:
+        for i, bound in enumerate(BUCKETS):
+            if value <= bound:
+                self.counts[i] += 1
+        self.total += 1
+        self.sum += value
+
+    def lines(self, name: str) -> list[str]:
+        return [*(f'{name}_bucket{{le="{b}"}} {c}'
+                  for b, c in zip(BUCKETS, self.counts, strict=True)),
+                f'{name}_bucket{{le="+Inf"}} {self.total}', f"{name}_sum {self.sum:.6f}",
+                f"{name}_count {self.total}"]
+
+
+class MetricsRunner(JournalRunner):
+    name = "metrics"
+
+    def __init__(self, ctx: Context, printers_up: Callable[[], dict[str, bool]]):
+        super().__init__(ctx)
+        self.printers_up = printers_up
+        self.latency = Histogram()
+        self.seen_seq = 0
+
+    def nap_s(self) -> float:
+        return INTERVAL_S
+
+    def run_once(self) -> bool:
+        atomic_write(self.ctx.settings.station.data_dir / "metrics.prom",
+                     self.render().encode("utf-8"))
+        return False
+
+    def _observe_new_submits(self) -> None:
+        """Pickup-to-submit latency of jobs submitted since the last pass (incremental)."""
+        rows = self.journal.conn.execute(
+            "SELECT e.seq, e.at AS submitted, i.at AS picked FROM events e"
+            " JOIN jobs j ON j.id = e.job_id"
+            " JOIN events i ON i.job_id = j.source_id AND i.type = 'job.incoming'"
+            " WHERE e.seq > ? AND e.type = 'job.submitted' ORDER BY e.seq",
+            (self.seen_seq,)).fetchall()
+        for row in rows:
+            self.latency.observe(max(0.0, _seconds(row["submitted"], row["picked"])))
+        last = self.journal.last_seq()
+        self.seen_seq = max([last, *(r["seq"] for r in rows)]) if rows else last
+
+    def render(self) -> str:
+        conn = self.journal.conn
+        self._observe_new_submits()
+        out = ["# HELP printstation_jobs Jobs by state and printer.",
+               "# TYPE printstation_jobs gauge"]
+        for row in conn.execute("SELECT state, coalesce(printer, '') AS printer, count(*) AS n"
+                                " FROM jobs GROUP BY state, printer ORDER BY state, printer"):
+            out.append(f'printstation_jobs{{state="{row["state"]}",printer="'
+                       f'{_label(row["printer"])}"}} {row["n"]}')
+        printed = conn.execute(
+            "SELECT count(*) FROM jobs WHERE state = 'printed'").fetchone()[0]
+        # Money is summed as Decimal (SQLite would sum the text as float).
+        amount = sum((Decimal(r[0]) for r in conn.execute(
+            "SELECT i.total FROM jobs j JOIN invoices i ON i.key = j.invoice_key"
+            " WHERE j.state = 'printed' AND i.total != ''")), Decimal(0))
+        out += ["# HELP printstation_printed_jobs_total Jobs printed (reprints included).",
+                "# TYPE printstation_printed_jobs_total counter",
+                f"printstation_printed_jobs_total {printed}",
+                "# HELP printstation_printed_amount_yuan_total Total (价税合计) of printed jobs.",
+                "# TYPE printstation_printed_amount_yuan_total counter",
+                f"printstation_printed_amount_yuan_total {amount}",
+                "# HELP printstation_rejected_jobs_total Rejected jobs by first error code.",
+                "# TYPE printstation_rejected_jobs_total counter"]
+        for row in conn.execute("SELECT coalesce(reason, '') AS code, count(*) AS n FROM jobs"
+                                " WHERE state = 'rejected' GROUP BY code ORDER BY code"):
+            out.append(f'printstation_rejected_jobs_total{{code="{_label(row["code"])}"}} '
+                       f'{row["n"]}')
+        backlog, oldest = conn.execute(
+            "SELECT count(*), min(at) FROM events WHERE synced_at IS NULL").fetchone()
+        age = _seconds(self.journal.now(), oldest) if oldest else 0.0
+        out += ["# HELP printstation_sync_backlog_events Journal events head office lacks.",
+                "# TYPE printstation_sync_backlog_events gauge",
+                f"printstation_sync_backlog_events {backlog}",
+                "# HELP printstation_sync_backlog_age_seconds Age of the oldest of them.",
+                "# TYPE printstation_sync_backlog_age_seconds gauge",
+                f"printstation_sync_backlog_age_seconds {age:.3f}",
+                "# HELP printstation_printer_up 1 when the printer's worker runs without error.",
+                "# TYPE printstation_printer_up gauge"]
+        out += [f'printstation_printer_up{{printer="{_label(name)}"}} {int(up)}'
+                for name, up in sorted(self.printers_up().items())]
+        out += ["# HELP printstation_pickup_to_submit_seconds From claiming a file to the "
+                "printer accepting its job.", "# TYPE printstation_pickup_to_submit_seconds "
+                "histogram", *self.latency.lines("printstation_pickup_to_submit_seconds")]
+        return "\n".join(out) + "\n"
