@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench system-packages venv clean
+.PHONY: run test lint bench install uninstall system-packages venv clean
 
 run: venv
 	$(VENV)/bin/printstation run
@@ -19,6 +19,12 @@ lint: venv
 
 bench: venv
 	$(VENV)/bin/python bench/run.py
+
+install:
+	bash scripts/install
+
+uninstall:
+	bash scripts/uninstall
 
 system-packages:
 	@bash scripts/ensure-system-packages
