@@ -16,6 +16,7 @@ from pathlib import Path
 from printstation.spool import atomic_write, display_name, fit_name, free_name, move_file
 
 from . import logs
+from .crash import crash_point
 from .reports import error_text, result_doc
 from .runner import JournalRunner
 
@@ -75,6 +76,7 @@ class FinishRunner(JournalRunner):
             # crash mid-move resumes with the same name.
             destination = free_name(intake.rejected_dir, original, source["id"])
             self.journal.plan_finish(source["id"], os.fsencode(destination))
+            crash_point("after_plan_finish")
         else:
             destination = Path(os.fsdecode(source["destination"]))
         rejected_any = any(j["state"] != "printed" for j in jobs)
@@ -85,6 +87,7 @@ class FinishRunner(JournalRunner):
         spooled = self.ctx.spool.path(source["spool_name"])
         if os.path.lexists(spooled):
             move_file(spooled, destination)
+        crash_point("after_move")
         now = self.journal.now()
         result = result_doc(source["name"], jobs, now)
         atomic_write(intake.results_dir / fit_name(original, ".result.json"),

@@ -28,6 +28,7 @@ from printstation.spool import display_name, new_source_id
 
 from . import logs
 from .context import Context
+from .crash import crash_point
 from .runner import JournalRunner
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
@@ -173,11 +174,13 @@ class IntakeRunner(JournalRunner):
                 logs.error("intake.claim_failed", file=name, error=exc)
             return
         self._failed.pop(name, None)
+        crash_point("after_claim")
         spooled = self.ctx.spool.path(spool_name)
         size = os.lstat(spooled).st_size if regular else None
         # A file over the limit is refused unread: no point hashing a gigabyte.
         sha256 = file_digest(spooled)[0] if regular and size <= self.max_bytes else None
         job = self.journal.register_source(source_id, os.fsencode(name), spool_name, sha256, size)
+        crash_point("after_register")
         logs.info("job.incoming", job=job, file=display_name(name), size=size)
         self.on_claimed()
 

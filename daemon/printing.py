@@ -8,17 +8,19 @@ never handed to a printer twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
 
 from printstation.config import PrinterSettings
 from printstation.drivers import JobStatus, PrinterDriver, PrintRequest, make_driver, render_invoice
-from printstation.invoice import invoice_from_dict
-from printstation.spool import State
+from printstation.invoice import invoice_from_dict, problem
+from printstation.spool import State, atomic_write, paper
 
 from . import logs
 from .context import Context
+from .crash import crash_point
 from .runner import JournalRunner
 
 
@@ -57,9 +59,15 @@ class PrintRunner(JournalRunner):
             return self.track(job)
         job = self.journal.next_for_printer(self.printer.name, State.QUEUED)
         if job is None:
-            return False
+            return self.release_paper_holds()
         self.submit(job)
         return True
+
+    def archive_render(self, job: sqlite3.Row, pdf: bytes) -> None:
+        """Keep the exact page that went to the printer, beside its source in the archive."""
+        claimed = self.journal.conn.execute("SELECT claimed_at FROM sources WHERE id = ?",
+                                            (job["source_id"],)).fetchone()[0]
+        atomic_write(self.ctx.spool.archive_dir(claimed) / f"{job['id']}.pdf", pdf)
 
     def document(self, job: sqlite3.Row) -> tuple[bytes, str, tuple[float, float]]:
         """The PDF to print, its stock and the offset used: rendered, or a PDF as it is."""
@@ -73,23 +81,77 @@ class PrintRunner(JournalRunner):
         return render_invoice(invoice, stock, offset, f"printstation:{job['id']}"), stock.name, \
             offset
 
+    def sheet_for(self, job: sqlite3.Row) -> paper.Sheet | str | None:
+        """The numbered sheet this job will use, None when the ledger is off for it, or the
+        reason it must wait (as its `paper.mismatch` detail)."""
+        doc = json.loads(job["invoice_json"])
+        mode = self.printer.paper_check
+        stock = self.ctx.stocks.get(doc.get("kind", "einvoice"))
+        if mode == "off" or doc.get("format") == "pdf" or stock is None or stock.plain_paper:
+            return None
+        sheet = paper.next_free(self.journal.conn, self.printer.name, stock.name)
+        invoice = paper.Sheet(doc.get("code", ""), doc["number"])
+        if sheet is not None and (mode == "assign" or (
+                sheet.number == invoice.number and sheet.code in ("", invoice.code))):
+            return sheet
+        detail = problem("paper.mismatch", "number", printer=self.printer.name,
+                         stock=stock.name, sheet=str(sheet) if sheet else "（无 / none）",
+                         invoice=str(invoice))
+        return json.dumps([detail.to_dict()], ensure_ascii=False)
+
+    def release_paper_holds(self) -> bool:
+        """Jobs held for paper go back to the queue once their sheet is next."""
+        held = self.journal.conn.execute(
+            "SELECT * FROM jobs WHERE printer = ? AND state = 'held' AND reason = 'paper.mismatch'"
+            " ORDER BY source_seq, batch_index", (self.printer.name,)).fetchall()
+        for job in held:
+            sheet = self.sheet_for(job)
+            if isinstance(sheet, paper.Sheet):
+                with self.journal.transaction():
+                    self.journal.transition(job["id"], State.QUEUED, None,
+                                            payload={"sheet": str(sheet), "auto": True})
+                logs.info("job.queued", job=job["id"], invoice=job["invoice_key"],
+                          printer=self.printer.name, sheet=str(sheet))
+                return True
+        return False
+
     def submit(self, job: sqlite3.Row) -> None:
         assert self.driver is not None
+        sheet = self.sheet_for(job)
+        if isinstance(sheet, str):
+            with self.journal.transaction():
+                self.journal.transition(job["id"], State.HELD, "paper.mismatch", errors=sheet)
+            logs.warning("job.held", job=job["id"], invoice=job["invoice_key"],
+                         printer=self.printer.name, reason="paper.mismatch",
+                         detail=json.loads(sheet)[0]["en"])
+            return
         title = job["invoice_key"] or job["source_name"]
         external_id = self.driver.find(job["id"]) if job["updated_at"] < self.started_at \
             else None
         pdf, stock, offset = self.document(job)
+        crash_point("before_create")
         if external_id is None:
             external_id = self.driver.create_held(PrintRequest(job["id"], title, pdf, stock))
-        with self.journal.transaction():
+        crash_point("after_create_held")
+        pdf_sha256 = hashlib.sha256(pdf).hexdigest()
+        if json.loads(job["invoice_json"]).get("format") != "pdf":
+            self.archive_render(job, pdf)
+        with self.journal.transaction() as c:
             self.journal.transition(
                 job["id"], State.SUBMITTED, cups_job_id=external_id,
                 attempts=job["attempts"] + 1,
+                paper_code=sheet.code if sheet else None,
+                paper_number=sheet.number if sheet else None,
                 payload={"printer": self.printer.name, "external_id": external_id,
-                         "stock": stock, "offset_mm": list(offset)})
+                         "stock": stock, "offset_mm": list(offset), "pdf_sha256": pdf_sha256,
+                         "sheet": str(sheet) if sheet else None})
+            if sheet is not None:
+                paper.reserve(c, sheet, stock, job["id"], self.journal.now())
+        crash_point("after_submitted")
         logs.info("job.submitted", job=job["id"], invoice=job["invoice_key"],
                   printer=self.printer.name, external_id=external_id)
         self.driver.release(external_id)
+        crash_point("after_release")
         refreshed = self.journal.conn.execute("SELECT * FROM jobs WHERE id = ?",
                                               (job["id"],)).fetchone()
         self.track(refreshed)
@@ -104,7 +166,8 @@ class PrintRunner(JournalRunner):
             self.driver.release(external_id)
             status = self.driver.status(external_id)
         if status is JobStatus.COMPLETED:
-            self.journal.mark_printed(job["id"], invoice_record(json.loads(job["invoice_json"])))
+            self.journal.mark_printed(job["id"])
+            crash_point("after_printed")
             logs.info("job.printed", job=job["id"], invoice=job["invoice_key"],
                       printer=self.printer.name)
             self.on_done()
@@ -118,19 +181,3 @@ class PrintRunner(JournalRunner):
                          printer=self.printer.name, reason="printer.lost_job")
             return True
         return False
-
-
-def invoice_record(doc: dict) -> dict | None:
-    """The `invoices` row of a printed job, from its stored invoice (or PDF facts)."""
-    if doc.get("format") == "pdf":
-        if not doc["number"]:
-            return None
-        key = f"{doc['code']}-{doc['number']}" if doc["code"] else doc["number"]
-        return {"key": key, "code": doc["code"] or None, "number": doc["number"],
-                "kind": "einvoice", "date": doc["date"], "buyer_name": None, "buyer_tin": None,
-                "total_amount": "", "total_tax": "", "total": doc["total"]}
-    key = f"{doc['code']}-{doc['number']}" if doc["code"] else doc["number"]
-    return {"key": key, "code": doc["code"] or None, "number": doc["number"],
-            "kind": doc["kind"], "date": doc["date"], "buyer_name": doc["buyer"]["name"],
-            "buyer_tin": doc["buyer"]["tin"], "total_amount": doc["total_amount"],
-            "total_tax": doc["total_tax"], "total": doc["total"]}

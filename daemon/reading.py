@@ -29,6 +29,7 @@ from printstation.spool import Outcome, State
 
 from . import logs
 from .context import Context
+from .crash import crash_point
 from .runner import JournalRunner
 
 # A page may exceed the paper by this much (rounding in converters) and still print whole.
@@ -166,6 +167,7 @@ class ReadRunner(JournalRunner):
             return False
         outcomes = self.decide(job)
         ids = self.journal.settle_read(job, outcomes)
+        crash_point("after_read")
         for job_id, outcome in zip(ids, outcomes, strict=True):
             logs.info(f"job.{outcome.state}", job=job_id, invoice=outcome.invoice_key,
                       file=job["source_name"], printer=outcome.printer, reason=outcome.reason)

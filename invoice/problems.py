@@ -79,6 +79,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "total.limit": ("合计金额 {found} 超过开票限额 {limit}。",
                     "Total amount {found} is over the invoicing limit {limit}."),
     "text.too_long": ("内容过长：{detail_zh}。", "Text too long: {detail}."),
+    # Why a job waits (not a validation problem): the paper in the printer.
+    "paper.mismatch": ("打印机 {printer} 中下一张{stock}纸的号码是 {sheet}，发票号码是 {invoice}。"
+                       "放入号码相符的纸（或作废其前面的纸）后自动继续。",
+                       "The next {stock} sheet in {printer} is {sheet} but the invoice is "
+                       "{invoice}; it prints once the matching sheet is next (load it, or "
+                       "spoil the sheets before it)."),
 }
 
 

@@ -81,6 +81,38 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_job ON events(job_id);
     CREATE INDEX events_invoice ON events(invoice_key);
     """,
+    # 2: the paper ledger (SPEC §9), reprints, and the sheet each job holds.
+    """
+    ALTER TABLE jobs ADD COLUMN reprint_of TEXT;
+    ALTER TABLE jobs ADD COLUMN paper_code TEXT;
+    ALTER TABLE jobs ADD COLUMN paper_number TEXT;
+    CREATE TABLE paper_ranges (
+        id INTEGER PRIMARY KEY,
+        printer TEXT NOT NULL,
+        stock TEXT NOT NULL,
+        code TEXT NOT NULL DEFAULT '',
+        first TEXT NOT NULL,
+        last TEXT NOT NULL,
+        loaded_at TEXT NOT NULL,
+        loaded_by TEXT
+    );
+    CREATE TABLE sheets (
+        id INTEGER PRIMARY KEY,
+        range_id INTEGER NOT NULL REFERENCES paper_ranges(id),
+        printer TEXT NOT NULL,
+        stock TEXT NOT NULL,
+        code TEXT NOT NULL DEFAULT '',
+        number TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'loaded',
+        job_id TEXT,
+        invoice_key TEXT,
+        reason TEXT,
+        updated_at TEXT,
+        UNIQUE (stock, code, number)
+    );
+    CREATE INDEX sheets_next ON sheets(printer, stock, state, id);
+    CREATE INDEX sheets_invoice ON sheets(invoice_key);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

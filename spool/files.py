@@ -66,6 +66,9 @@ class SpoolDir:
             move_file(src, dst)
             return spool_name
         fsync_dir(self.root)
+        # Test-only: a crash between link and unlink (see daemon/crash.py).
+        if os.environ.get("PRINTSTATION_CRASH_AT") == "between_link_and_unlink":
+            os.kill(os.getpid(), 9)
         os.unlink(src)
         fsync_dir(src.parent)
         return spool_name

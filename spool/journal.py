@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import db
+from . import db, paper
 from .states import FINAL, State, check_transition
 
 GENESIS = "0" * 64
 _FINAL_SQL = "(" + ",".join(f"'{s}'" for s in sorted(FINAL)) + ")"
 # Columns `transition` may set besides state and reason.
 _JOB_COLUMNS = frozenset({"kind", "invoice_key", "invoice_json", "errors", "printer",
-                          "cups_job_id", "attempts", "next_attempt_at"})
+                          "cups_job_id", "attempts", "next_attempt_at", "paper_code",
+                          "paper_number", "reprint_of"})
 
 Clock = Callable[[], dt.datetime]
 
@@ -244,25 +245,30 @@ class Journal:
             " WHERE j.printer = ? AND j.state = ? ORDER BY j.source_seq, j.batch_index LIMIT 1",
             (printer, state.value)).fetchone()
 
-    def mark_printed(self, job_id: str, invoice: dict[str, Any] | None) -> None:
-        """The printer confirmed the job: the job is printed and the invoice marked used.
-
-        `invoice` holds the `invoices` columns key … total; None for a PDF whose number
-        could not be read (it is then known by its file's bytes only).
-        """
+    def mark_printed(self, job_id: str, payload: dict[str, Any] | None = None) -> None:
+        """The printer confirmed the job (or an operator did): in one transaction the job is
+        printed, the invoice marked used, and the sheet it was given marked used."""
         now = self.now()
         with self.transaction() as c:
-            self.transition(job_id, State.PRINTED)
-            if invoice is None:
-                return
+            job = c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            self.transition(job_id, State.PRINTED, payload=payload)
+            paper.settle(c, job_id, "used", job["invoice_key"], None, now)
+            record = invoice_record(json.loads(job["invoice_json"]))
+            if record is None:
+                return  # a PDF whose number could not be read: known by its bytes only
             c.execute(
                 "INSERT INTO invoices (key, code, number, kind, date, buyer_name, buyer_tin,"
-                " total_amount, total_tax, total, state, printed_at, print_count, job_id)"
+                " total_amount, total_tax, total, state, printed_at, print_count, job_id,"
+                " paper_code, paper_number)"
                 " VALUES (:key, :code, :number, :kind, :date, :buyer_name, :buyer_tin,"
-                " :total_amount, :total_tax, :total, 'printed', :now, 1, :job)"
+                " :total_amount, :total_tax, :total, 'printed', :now, 1, :job, :paper_code,"
+                " :paper_number)"
                 " ON CONFLICT(key) DO UPDATE SET state = 'printed',"
                 " printed_at = excluded.printed_at, print_count = print_count + 1,"
-                " job_id = excluded.job_id", {**invoice, "now": now, "job": job_id})
+                " job_id = excluded.job_id, paper_code = excluded.paper_code,"
+                " paper_number = excluded.paper_number",
+                {**record, "now": now, "job": job_id, "paper_code": job["paper_code"],
+                 "paper_number": job["paper_number"]})
 
     # -- finishing ----------------------------------------------------------------------
 
@@ -323,3 +329,19 @@ def verify_chain(conn: sqlite3.Connection) -> tuple[int, str | None]:
             return count, f"event seq {row['seq']} does not match its hash"
         prev, expected, count = row["hash"], expected + 1, count + 1
     return count, None
+
+
+def invoice_record(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The `invoices` row of a stored invoice (or of the facts read from a PDF)."""
+    if doc.get("format") == "pdf":
+        if not doc["number"]:
+            return None
+        key = f"{doc['code']}-{doc['number']}" if doc["code"] else doc["number"]
+        return {"key": key, "code": doc["code"] or None, "number": doc["number"],
+                "kind": "einvoice", "date": doc["date"], "buyer_name": None, "buyer_tin": None,
+                "total_amount": "", "total_tax": "", "total": doc["total"]}
+    key = f"{doc['code']}-{doc['number']}" if doc["code"] else doc["number"]
+    return {"key": key, "code": doc["code"] or None, "number": doc["number"],
+            "kind": doc["kind"], "date": doc["date"], "buyer_name": doc["buyer"]["name"],
+            "buyer_tin": doc["buyer"]["tin"], "total_amount": doc["total_amount"],
+            "total_tax": doc["total_tax"], "total": doc["total"]}

@@ -107,8 +107,14 @@ class Station:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
     def archived(self) -> list[Path]:
+        """Archived source files (`ID--name`); rendered pages are `renders()`."""
         root = self.data / "archive"
-        return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+        return sorted(p for p in root.rglob("*--*") if p.is_file()) if root.exists() else []
+
+    def renders(self) -> list[Path]:
+        root = self.data / "archive"
+        return sorted(p for p in root.rglob("*.pdf") if "--" not in p.name) \
+            if root.exists() else []
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(EXE), "--config", str(self.config), *args],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 
@@ -54,7 +55,9 @@ def test_pipeline_transitions_and_events(journal: Journal) -> None:
     job = journal.register_source("S1", b"a.json", "S1--a.json", "ab" * 32, 10)
     row = journal.next_incoming()
     assert row["id"] == job and row["spool_name"] == "S1--a.json"
-    invoice_json = '{"x": 1}'
+    invoice_json = json.dumps({"kind": "vat-special", "code": "K", "number": "1",
+                               "date": "2026-11-20", "buyer": {"name": "b", "tin": "t"},
+                               "total_amount": "1.00", "total_tax": "0.13", "total": "1.13"})
     ids = journal.settle_read(row, [
         Outcome(State.QUEUED, kind="vat-special", invoice_key="K-1", printer="p",
                 invoice_json=invoice_json),
@@ -64,9 +67,7 @@ def test_pipeline_transitions_and_events(journal: Journal) -> None:
     assert journal.next_for_printer("p", State.QUEUED)["id"] == "S1"
     with journal.transaction():
         journal.transition("S1", State.SUBMITTED, cups_job_id="ext-1")
-    journal.mark_printed("S1", {"key": "K-1", "code": "K", "number": "1", "kind": "vat-special",
-                                "date": "2026-11-20", "buyer_name": "b", "buyer_tin": "t",
-                                "total_amount": "1.00", "total_tax": "0.13", "total": "1.13"})
+    journal.mark_printed("S1")
     inv = journal.conn.execute("SELECT * FROM invoices").fetchone()
     assert (inv["key"], inv["state"], inv["print_count"], inv["job_id"]) == \
         ("K-1", "printed", 1, "S1")

@@ -1,0 +1,120 @@
+"""Operator actions on the queue and on invoices, each journaled with who and why.
+
+Every one checks what it may do and says why not in plain words (`Refused`); the state
+change itself goes through `Journal.transition`, like every other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import paper
+from .files import new_source_id
+from .journal import Journal
+from .states import State
+
+
+class Refused(Exception):
+    """The action does not apply to this job or invoice; nothing was changed."""
+
+
+def _job(journal: Journal, job_id: str) -> Any:
+    row = journal.conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise Refused(f"{job_id}: no such job")
+    return row
+
+
+def _move(journal: Journal, job_id: str, allowed: set[str], new: State, reason: str | None,
+          operator: str, note: str, verb: str) -> str:
+    with journal.transaction() as c:
+        job = _job(journal, job_id)
+        if job["state"] not in allowed:
+            raise Refused(f"{job_id}: is {job['state']}; only {', '.join(sorted(allowed))} "
+                          f"jobs can be {verb}")
+        payload = {"operator": operator}
+        if note:
+            payload["note"] = note
+        journal.transition(job_id, new, reason, payload=payload)
+        paper.release(c, job_id, journal.now())
+    return f"{job_id}: {job['state']} -> {new.value}"
+
+
+def hold(journal: Journal, job_id: str, operator: str, note: str = "") -> str:
+    return _move(journal, job_id, {"incoming", "queued", "deferred"}, State.HELD, "operator",
+                 operator, note, "held")
+
+
+def release(journal: Journal, job_id: str, operator: str, note: str = "") -> str:
+    return _move(journal, job_id, {"held"}, State.QUEUED, None, operator, note, "released")
+
+
+def requeue(journal: Journal, job_id: str, operator: str, note: str = "") -> str:
+    """Try again now: a deferred job skips its wait; a held one is released."""
+    return _move(journal, job_id, {"deferred", "held"}, State.QUEUED, None, operator, note,
+                 "requeued")
+
+
+def cancel(journal: Journal, job_id: str, operator: str, note: str = "") -> str:
+    return _move(journal, job_id, {"incoming", "queued", "held", "deferred"}, State.CANCELLED,
+                 "operator", operator, note, "cancelled (a submitted job is the printer's "
+                 "now; an uncertain one is settled with resolve)")
+
+
+def resolve(journal: Journal, job_id: str, printed: bool, operator: str, reason: str) -> str:
+    """Settle an `uncertain` job: it printed (the sheet is used) or it did not (spoiled)."""
+    job = _job(journal, job_id)
+    if job["state"] != "uncertain":
+        raise Refused(f"{job_id}: is {job['state']}; only uncertain jobs are resolved")
+    payload = {"operator": operator, "reason": reason}
+    if printed:
+        journal.mark_printed(job_id, payload={**payload, "resolved": "printed"})
+        return f"{job_id}: uncertain -> printed"
+    with journal.transaction() as c:
+        journal.transition(job_id, State.FAILED, "operator.spoiled",
+                           payload={**payload, "resolved": "spoiled"})
+        paper.settle(c, job_id, "spoiled", job["invoice_key"], reason or "resolved as spoiled",
+                     journal.now())
+    return f"{job_id}: uncertain -> failed (sheet spoiled)"
+
+
+def void(journal: Journal, key: str, reason: str, operator: str) -> str:
+    """Mark a printed invoice voided (作废), and its sheet with it."""
+    with journal.transaction() as c:
+        row = c.execute("SELECT state FROM invoices WHERE key = ?", (key,)).fetchone()
+        if row is None or row["state"] != "printed":
+            raise Refused(f"{key}: {'not printed' if row is None else 'already voided'}; "
+                          "only a printed invoice can be voided")
+        now = journal.now()
+        c.execute("UPDATE invoices SET state = 'voided' WHERE key = ?", (key,))
+        sheet = paper.void_sheet(c, key, reason, now)
+        journal.append_event("invoice.voided", None, key, {
+            "reason": reason, "operator": operator, "sheet": str(sheet) if sheet else None})
+    return f"{key}: voided" + (f", sheet {sheet} voided" if sheet else "")
+
+
+def reprint(journal: Journal, key: str, reason: str, operator: str,
+            printer: str | None) -> str:
+    """A new job printing the invoice again, journaled as a reprint; returns its id."""
+    with journal.transaction() as c:
+        invoice = c.execute("SELECT * FROM invoices WHERE key = ?", (key,)).fetchone()
+        if invoice is None:
+            raise Refused(f"{key}: never printed here; drop its file instead")
+        last = c.execute("SELECT * FROM jobs WHERE id = ?", (invoice["job_id"],)).fetchone()
+        now = journal.now()
+        job_id = "R" + new_source_id(journal.clock())
+        # A reprint has no file of its own: its source row only orders it in the queue.
+        seq = c.execute("INSERT INTO sources (id, name, spool_name, state, claimed_at)"
+                        " VALUES (?,?,'', 'none', ?)", (job_id, f"reprint {key}", now)).lastrowid
+        c.execute("INSERT INTO jobs (id, source_id, source_name, source_seq, kind, state,"
+                  " created_at, updated_at) VALUES (?,?,?,?,?,'incoming',?,?)",
+                  (job_id, job_id, f"reprint {key}", seq, last["kind"], now, now))
+        journal.transition(job_id, State.QUEUED, None,
+                           payload={"reprint_of": key, "reason": reason, "operator": operator,
+                                    "previous_job": last["id"]},
+                           invoice_key=key, invoice_json=last["invoice_json"],
+                           printer=printer or last["printer"], reprint_of=key)
+    return job_id
+
+
+__all__ = ["Refused", "cancel", "hold", "release", "reprint", "requeue", "resolve", "void"]
