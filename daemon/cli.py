@@ -13,7 +13,7 @@ from pathlib import Path
 from printstation.config import ConfigError, Settings, find_config, load_settings, load_stocks
 from printstation.spool import connect, display_name
 
-from . import logs, operator, views
+from . import admin, logs, operator, views
 from .context import Context
 from .errors import EXIT_BAD, EXIT_CONFIG, EXIT_OK, CliError, ConfigInvalid, UsageError
 from .reading import Checked, check_file, read_limited
@@ -54,6 +54,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("printer")
     p.add_argument("--stock", required=True)
     p.add_argument("--offset", metavar="X,Y", help="set the offset in mm (x right, y down)")
+    for action, text in (("hold", "hold jobs (they wait until released)"),
+                         ("release", "release held jobs"),
+                         ("requeue", "retry deferred or held jobs now"),
+                         ("cancel", "cancel jobs not yet handed to the printer")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("jobs", nargs="+", metavar="JOB", help="job ids, or - to read them")
+        p.add_argument("--note", default="", help="why, for the journal")
+    p = sub.add_parser("resolve", help="settle a job in state uncertain")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--printed", action="store_true", help="it printed: the sheet is used")
+    how.add_argument("--spoiled", action="store_true", help="it did not: the sheet is spoiled")
+    p.add_argument("job")
+    p.add_argument("--reason", default="")
+    p = sub.add_parser("void", help="mark a printed invoice (and its sheet) voided")
+    p.add_argument("invoice")
+    p.add_argument("--reason", required=True)
+    p = sub.add_parser("reprint", help="print an invoice again, journaled as a reprint")
+    p.add_argument("invoice")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--printer")
+    paper_cmd = sub.add_parser("paper", help="the ledger of numbered sheets")
+    paper_sub = paper_cmd.add_subparsers(dest="paper_command", metavar="ACTION", required=True)
+    p = paper_sub.add_parser("load", help="load a range of numbered sheets into a printer")
+    p.add_argument("printer")
+    p.add_argument("--stock")
+    p.add_argument("--code", default="", help="the sheets' invoice code (发票代码)")
+    p.add_argument("--from", dest="first", required=True, metavar="N")
+    p.add_argument("--to", dest="last", required=True, metavar="M")
+    p = paper_sub.add_parser("show", help="sheets per printer and stock")
+    p.add_argument("printer", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p = paper_sub.add_parser("spoil", help="spoil the next sheet(s)")
+    p.add_argument("printer")
+    p.add_argument("--stock")
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--reason", required=True)
+    p = sub.add_parser("journal", help="search the journal, or verify its hash chain")
+    p.add_argument("--invoice")
+    p.add_argument("--since", metavar="D")
+    p.add_argument("--until", metavar="D")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_const", const="json", dest="format")
+    fmt.add_argument("--csv", action="store_const", const="csv", dest="format")
+    fmt.add_argument("--verify", action="store_true")
+    p = sub.add_parser("backup", help="a consistent copy of the journal and the archive")
+    p.add_argument("dest", metavar="DEST")
     p = sub.add_parser("validate", help="validate invoice files without printing")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true")
@@ -85,6 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"printstation: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.OperationalError as exc:
+        if "readonly" in str(exc) or "unable to open" in str(exc):
+            print(f"printstation: may not change the journal ({exc}): operator commands need "
+                  "membership of group printstation", file=sys.stderr)
+            return admin.EXIT_NOPERM
+        raise
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
@@ -222,6 +274,46 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return operator.set_offset(ctx, args.printer, args.stock, args.offset)
 
 
+def cmd_queue_action(args: argparse.Namespace) -> int:
+    return admin.queue_action(_settings(args), args.command, args.jobs, args.note)
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    return admin.resolve(_settings(args), args.job, args.printed, args.reason)
+
+
+def cmd_void(args: argparse.Namespace) -> int:
+    return admin.void(_settings(args), args.invoice, args.reason)
+
+
+def cmd_reprint(args: argparse.Namespace) -> int:
+    return admin.reprint(_settings(args), args.invoice, args.reason, args.printer)
+
+
+def cmd_paper(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.paper_command == "load":
+        return admin.paper_load(settings, args.printer, args.stock, args.code, args.first,
+                                args.last)
+    if args.paper_command == "spoil":
+        if args.count < 1:
+            raise UsageError("--count is 1 or more")
+        return admin.paper_spoil(settings, args.printer, args.stock, args.count, args.reason)
+    return admin.paper_show(_journal(settings), args.printer, args.json)
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.verify:
+        return admin.journal_verify(settings)
+    return admin.journal_search(_journal(settings), args.invoice, args.since, args.until,
+                                args.format or "text")
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    return admin.run_backup(_settings(args), Path(args.dest))
+
+
 COMMANDS = {
     "run": cmd_run,
     "check-config": cmd_check_config,
@@ -231,4 +323,14 @@ COMMANDS = {
     "validate": cmd_validate,
     "preview": cmd_preview,
     "calibrate": cmd_calibrate,
+    "hold": cmd_queue_action,
+    "release": cmd_queue_action,
+    "requeue": cmd_queue_action,
+    "cancel": cmd_queue_action,
+    "resolve": cmd_resolve,
+    "void": cmd_void,
+    "reprint": cmd_reprint,
+    "paper": cmd_paper,
+    "journal": cmd_journal,
+    "backup": cmd_backup,
 }

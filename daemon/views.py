@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from printstation.config import Settings
-from printstation.spool import State
+from printstation.spool import State, paper
 
 
 def age(at: str, now: dt.datetime) -> str:
@@ -97,6 +97,7 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
                  "backlog_age_s": (now - dt.datetime.fromisoformat(
                      oldest.replace("Z", "+00:00"))).total_seconds() if oldest else 0.0},
         "jobs": counts,
+        "paper": paper.summary(conn) if conn is not None else [],
         "printers": [{"name": p.name, "driver": p.driver,
                       "target": p.queue if p.driver == "cups" else str(p.path),
                       "stocks": list(p.stocks), "waiting": waiting.get(p.name, 0),
@@ -120,6 +121,11 @@ def status_text(doc: dict[str, Any]) -> str:
                  f"{sync['backlog']} events, oldest {sync['backlog_age_s']:.0f} s")
     lines += ["", "jobs"]
     lines += [f"  {state:<10} {n:>7}" for state, n in doc["jobs"].items()]
+    if doc["paper"]:
+        lines += ["", "paper"]
+        lines += [f"  {p['printer']:<12} {p['stock']:<13} {p['free']:>6} free  next "
+                  f"{p['next'] or '-'}" + ("  LOW: load more sheets" if p["low"] else "")
+                  for p in doc["paper"]]
     lines += ["", "printers"]
     lines += [f"  {p['name']:<12} {p['driver']:<10} "
               f"{'up' if p['up'] else 'DOWN' if p['up'] is False else '-':<5} "
@@ -143,7 +149,7 @@ def queue(conn: sqlite3.Connection | None, state: str | None, show_all: bool,
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [[str(r.get(c) or "-") for c in columns] for r in rows]
+    cells = [["-" if r.get(c) in (None, "") else str(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     out = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]

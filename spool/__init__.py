@@ -3,6 +3,7 @@
 Imports only the `invoice` layer.
 """
 
+from . import operations, paper
 from .db import SCHEMA_VERSION, SchemaTooNew, connect
 from .durable import atomic_write, fit_name, free_name, fsync_dir, move_file
 from .files import SpoolDir, display_name, new_source_id
@@ -28,6 +29,8 @@ __all__ = [
     "iso",
     "move_file",
     "new_source_id",
+    "operations",
+    "paper",
     "utc_now",
     "verify_chain",
 ]
