@@ -53,14 +53,19 @@ def backup(db_path: Path, archive_root: Path, dest: Path,
     os.replace(partial, dest / "journal.db")
     fsync_dir(dest)
 
-    files = [p for p in archive_root.rglob("*") if p.is_file()] if archive_root.exists() else []
+    # Hidden names are atomic writes still in progress (spool/durable.py): not archive yet.
+    files = [p for p in archive_root.rglob("*") if p.is_file() and not p.name.startswith(".")] \
+        if archive_root.exists() else []
     copied = 0
     for done, path in enumerate(files, 1):
         target = dest / "archive" / path.relative_to(archive_root)
-        if not target.exists() or target.stat().st_size != path.stat().st_size:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            copied += 1
+        try:
+            if not target.exists() or target.stat().st_size != path.stat().st_size:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, target)
+                copied += 1
+        except FileNotFoundError:
+            continue  # gone since the walk (archived files are never removed; tolerate it)
         if done % 200 == 0 or done == len(files):
             progress(f"archive: {done}/{len(files)} files checked, {copied} copied")
     atomic_write(dest / "archive-index.json",

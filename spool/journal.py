@@ -319,7 +319,9 @@ class Journal:
 def verify_chain(conn: sqlite3.Connection) -> tuple[int, str | None]:
     """Check `seq` is gap-free from 1 and every hash links; (events checked, first problem)."""
     prev, expected, count = GENESIS, 1, 0
-    for row in conn.execute("SELECT * FROM events ORDER BY seq"):
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row  # whatever the connection's own row factory
+    for row in cursor.execute("SELECT * FROM events ORDER BY seq"):
         if row["seq"] != expected:
             return count, f"seq {expected} is missing (next is {row['seq']})"
         body = {"seq": row["seq"], "id": row["id"], "at": row["at"], "station": row["station"],
