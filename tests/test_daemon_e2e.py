@@ -134,6 +134,11 @@ def test_every_kind_of_drop_ends_in_its_one_place(station: Station) -> None:
     # The journal: every job final, the chain intact, commands read it.
     conn = connect(station.data / "journal.db", readonly=True)
     assert verify_chain(conn)[1] is None
+    # The exact page sent to the printer is archived, its sha256 in the journal.
+    renders = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in station.renders()}
+    journaled = {row["job_id"]: json.loads(row["payload"])["pdf_sha256"] for row in
+                 conn.execute("SELECT job_id, payload FROM events WHERE type = 'job.submitted'")}
+    assert renders == journaled and len(renders) == 4
     assert conn.execute("SELECT count(*) FROM invoices WHERE state = 'printed'").fetchone()[0] == 4
     status = station.cli("status", "--json")
     assert status.returncode == 0
