@@ -128,7 +128,7 @@ def print_calibration(ctx: Context, printer_name: str, stock_name: str) -> int:
     offset = printer.offset_for(stock.name)
     pdf = render_calibration(stock, offset, printer.name)
     try:
-        driver = make_driver(printer)
+        driver = make_driver(printer, ctx.settings.cups.server, ctx.stocks)
     except DriverUnavailable as exc:
         raise Unavailable(str(exc)) from None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")

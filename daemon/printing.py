@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 
 from printstation.config import PrinterSettings
@@ -31,6 +32,9 @@ class PrintRunner(JournalRunner):
         self.printer_name = printer.name
         self.on_done = on_done
         self.driver: PrinterDriver | None = None
+        # The device's own state (CUPS printer-state and reasons), for status.
+        self.device: dict | None = None
+        self._device_checked = 0.0
 
     @property
     def printer(self) -> PrinterSettings:
@@ -41,7 +45,7 @@ class PrintRunner(JournalRunner):
 
     def setup(self) -> None:
         super().setup()
-        self.driver = make_driver(self.printer)
+        self.driver = make_driver(self.printer, self.ctx.settings.cups.server, self.ctx.stocks)
         # Only a job queued before this runner started can have a held job left over from
         # a crash; later ones skip the (possibly slow) lookup.
         self.started_at = self.journal.now()
@@ -52,16 +56,32 @@ class PrintRunner(JournalRunner):
         super().teardown()
 
     def run_once(self) -> bool:
+        self.check_device()
         # Jobs already handed over come first: after a restart they are settled before
         # anything new goes to the printer.
-        job = self.journal.next_for_printer(self.printer.name, State.SUBMITTED)
-        if job is not None:
-            return self.track(job)
+        submitted = self.journal.jobs_in_state(self.printer.name, State.SUBMITTED)
+        progressed = False
+        for job in submitted:
+            progressed |= self.track(job)
+        # At most in_flight jobs in the printer's own queue; the rest wait in ours
+        # (Postfix's small active queue), so one stopped printer holds little.
+        if len(submitted) - progressed >= self.printer.in_flight:
+            return progressed
         job = self.journal.next_for_printer(self.printer.name, State.QUEUED)
         if job is None:
-            return self.release_paper_holds()
+            return self.release_paper_holds() or progressed
         self.submit(job)
         return True
+
+    def check_device(self) -> None:
+        """The printer's own state and reasons (stopped, media-empty…), for `status`."""
+        state = getattr(self.driver, "state", None)
+        if state is None or time.monotonic() - self._device_checked < 5:
+            return
+        self._device_checked = time.monotonic()
+        found = state()
+        self.device = {"state": found.state, "reasons": list(found.reasons),
+                       "accepting": found.accepting}
 
     def archive_render(self, job: sqlite3.Row, pdf: bytes) -> None:
         """Keep the exact page that went to the printer, beside its source in the archive."""
@@ -160,11 +180,11 @@ class PrintRunner(JournalRunner):
         """Settle a submitted job from the printer's answer; True when it moved on."""
         assert self.driver is not None
         external_id = job["cups_job_id"]
-        status = self.driver.status(external_id)
+        status = self.driver.status(external_id, job["id"])
         if status is JobStatus.HELD:
             # The crash came after the id was journaled but before the release.
             self.driver.release(external_id)
-            status = self.driver.status(external_id)
+            status = self.driver.status(external_id, job["id"])
         if status is JobStatus.COMPLETED:
             self.journal.mark_printed(job["id"])
             crash_point("after_printed")
@@ -172,12 +192,14 @@ class PrintRunner(JournalRunner):
                       printer=self.printer.name)
             self.on_done()
             return True
-        if status is JobStatus.UNKNOWN:
-            # The printer no longer knows a job we handed it: whether it printed cannot be
-            # known, so an operator decides (`printstation resolve`), never a resubmit.
+        if status in (JobStatus.UNKNOWN, JobStatus.FAILED):
+            # The printer no longer knows a job we handed it, or cancelled or aborted it:
+            # whether a sheet came out cannot be known, so an operator decides
+            # (`printstation resolve`), never an automatic resubmit.
+            reason = "printer.lost_job" if status is JobStatus.UNKNOWN else "printer.job_failed"
             with self.journal.transaction():
-                self.journal.transition(job["id"], State.UNCERTAIN, "printer.lost_job")
+                self.journal.transition(job["id"], State.UNCERTAIN, reason)
             logs.warning("job.uncertain", job=job["id"], invoice=job["invoice_key"],
-                         printer=self.printer.name, reason="printer.lost_job")
+                         printer=self.printer.name, reason=reason)
             return True
         return False

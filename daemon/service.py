@@ -49,7 +49,9 @@ class Service:
         self.last_reload: dict[str, str | bool] = {}
 
     def printers_up(self) -> dict[str, bool]:
-        return {r.printer_name: r.alive and r.error is None for r in self.printers}
+        """Up: the worker runs without error and the device is not stopped."""
+        return {r.printer_name: r.alive and r.error is None and
+                (r.device is None or r.device["state"] != "stopped") for r in self.printers}
 
     def _wake_printers(self) -> None:
         for runner in self.printers:
@@ -174,7 +176,10 @@ class Service:
                "config": list(self.ctx.settings.origin), "last_reload": self.last_reload,
                "runners": [{"name": r.name, "alive": r.alive, "error": r.error}
                            for r in self.runners],
-               "printers": [{"name": name, "up": up} for name, up in self.printers_up().items()]}
+               "printers": [{"name": r.printer_name, "up": up, "error": r.error,
+                             "device": r.device}
+                            for r, up in zip(self.printers, self.printers_up().values(),
+                                             strict=True)]}
         atomic_write(self.ctx.settings.runtime_file,
                      (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
 

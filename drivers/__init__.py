@@ -3,7 +3,7 @@
 Imports only the `invoice` and `config` layers.
 """
 
-from printstation.config import PrinterSettings
+from printstation.config import PrinterSettings, Stock
 
 from .base import JobStatus, PrinterDriver, PrintRequest
 from .calibration import render_calibration
@@ -17,11 +17,17 @@ class DriverUnavailable(Exception):
     """The printer's backend cannot be used in this build or on this machine."""
 
 
-def make_driver(printer: PrinterSettings) -> PrinterDriver:
+def make_driver(printer: PrinterSettings, cups_server: str = "",
+                stocks: dict[str, Stock] | None = None) -> PrinterDriver:
     if printer.driver == "directory" and printer.path is not None:
         return DirectoryPrinter(printer.name, printer.path)
-    raise DriverUnavailable(f"printer {printer.name}: driver {printer.driver!r} is not "
-                            "available in this version")
+    if printer.driver == "cups":
+        try:
+            from .cups_driver import CupsPrinter
+        except ImportError as exc:  # pycups missing: libcups2-dev, then pip install pycups
+            raise DriverUnavailable(f"printer {printer.name}: {exc}") from None
+        return CupsPrinter(printer.name, printer.queue, cups_server, stocks or {})
+    raise DriverUnavailable(f"printer {printer.name}: driver {printer.driver!r} is unknown")
 
 
 __all__ = [

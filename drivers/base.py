@@ -2,8 +2,9 @@
 
 Submission is two-phase so that a crash can never print twice: `create_held` makes a job
 that does not print yet and returns its id, the daemon journals that id, and only then
-calls `release`. After a crash `find` looks a job up by our job id. A backend knows nothing
-of the journal.
+calls `release`. After a crash `find` looks a job up by our job id; `status` checks that
+the printer's job is still ours (CUPS reuses ids when it loses its history). A backend
+knows nothing of the journal.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class PrinterDriver(Protocol):
 
     def release(self, external_id: str) -> None: ...
 
-    def status(self, external_id: str) -> JobStatus: ...
+    def status(self, external_id: str, job_id: str) -> JobStatus: ...
 
     def find(self, job_id: str) -> str | None: ...
 

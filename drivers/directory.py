@@ -43,7 +43,7 @@ class DirectoryPrinter:
         finally:
             os.close(fd)
 
-    def status(self, external_id: str) -> JobStatus:
+    def status(self, external_id: str, job_id: str) -> JobStatus:
         if self._final(external_id).exists():
             return JobStatus.COMPLETED
         if self._held(external_id).exists():

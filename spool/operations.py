@@ -98,9 +98,19 @@ def reprint(journal: Journal, key: str, reason: str, operator: str,
     """A new job printing the invoice again, journaled as a reprint; returns its id."""
     with journal.transaction() as c:
         invoice = c.execute("SELECT * FROM invoices WHERE key = ?", (key,)).fetchone()
-        if invoice is None:
-            raise Refused(f"{key}: never printed here; drop its file instead")
-        last = c.execute("SELECT * FROM jobs WHERE id = ?", (invoice["job_id"],)).fetchone()
+        # The invoice as printed last; or, never printed, as stored with a job that failed
+        # (a sheet spoiled) or was cancelled.
+        last = c.execute("SELECT * FROM jobs WHERE id = ?", (invoice["job_id"],)).fetchone() \
+            if invoice is not None else c.execute(
+                "SELECT * FROM jobs WHERE invoice_key = ? AND invoice_json IS NOT NULL"
+                " AND state IN ('failed', 'cancelled') ORDER BY created_at DESC LIMIT 1",
+                (key,)).fetchone()
+        if last is None:
+            raise Refused(f"{key}: never printed or read here; drop its file instead")
+        live = c.execute("SELECT id FROM jobs WHERE invoice_key = ? AND state NOT IN"
+                         " ('printed', 'rejected', 'failed', 'cancelled')", (key,)).fetchone()
+        if live is not None:
+            raise Refused(f"{key}: job {live['id']} for it is still in the queue")
         now = journal.now()
         job_id = "R" + new_source_id(journal.clock())
         # A reprint has no file of its own: its source row only orders it in the queue.

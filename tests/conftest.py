@@ -12,3 +12,24 @@ def station(tmp_path: Path) -> Iterator[Station]:
     st = Station(tmp_path, write_config(tmp_path))
     yield st
     st.kill()
+
+
+@pytest.fixture(scope="session")
+def cupsd():
+    """A private cupsd with three queues: two PDF-output printers and a 24-pin one."""
+    import os
+    import shutil
+
+    if shutil.which("cupsd") is None or os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the CUPS tests: cupsd missing or not root")
+        pytest.skip("needs cupsd (apt-get install cups) and root to run a private cupsd")
+    from cupsd import Cupsd
+
+    server = Cupsd()
+    server.start()
+    for queue, ppd in (("ps-pdf", "printstation-pdf.ppd"), ("ps-pdf2", "printstation-pdf.ppd"),
+                       ("ps-epson", "printstation-epson24.ppd")):
+        server.add_queue(queue, ppd)
+    yield server
+    server.close()

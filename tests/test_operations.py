@@ -142,7 +142,7 @@ def test_a_refused_action_changes_nothing(tmp_path: Path) -> None:
             getattr(operations, action)(journal, "S1", "op")
     with pytest.raises(operations.Refused, match="only uncertain"):
         operations.resolve(journal, "S1", True, "op", "")
-    with pytest.raises(operations.Refused, match="never printed"):
+    with pytest.raises(operations.Refused, match="never printed or read"):
         operations.reprint(journal, "nope", "r", "op", None)
     assert journal.conn.execute("SELECT count(*) FROM events").fetchone()[0] == before
 

@@ -1,0 +1,1 @@
+"""PPD files for invoice printers (package data)."""
