@@ -246,3 +246,43 @@ def test_cupsd_down_for_20_seconds_mid_run(tmp_path, clean_queues) -> None:
     finally:
         station.stop()
         station.kill()
+
+
+def test_24_pin_output_replayed_lands_at_anchor_plus_offset_less_the_margin(
+        tmp_path, clean_queues) -> None:
+    """The ESC/P bytes are replayed into dots (tests/escp.py) and compared with the
+    preview rasterised at the same 180 dpi: the ink is where the page puts it, moved by
+    exactly the driver's 6.35 mm hardware margin (TECH.md), not scaled."""
+    from escp import bbox, replay
+    from pngio import raster
+
+    from printstation.drivers import render_invoice
+    from printstation.invoice import read_file
+
+    cupsd = clean_queues
+    station = cups_station(tmp_path, cupsd, """
+[printers.lq]
+driver = "cups"
+queue = "ps-epson"
+stocks = ["vat-special"]
+offsets = { vat-special = [2.0, 3.0] }
+""")
+    data = js(special(number="00190001"))
+    station.start()
+    try:
+        drop_by_rename(station, "a.json", data)
+        (out,) = wait_for(lambda: cupsd.outputs("ps-epson"), timeout=60, what="ESC/P output")
+        wait_for(lambda: (station.result("a.json") or {}).get("state") == "printed",
+                 what="printed")
+    finally:
+        station.stop()
+        station.kill()
+    dots = replay(out.read_bytes())
+    invoice = read_file("a.json", data).items[0].invoice
+    page = render_invoice(invoice, STOCKS["vat-special"], (2.0, 3.0))
+    width, _, pixels = raster(page, tmp_path, dpi=180)
+    ink = [(i % width, i // width) for i, v in enumerate(pixels) if v < 128]
+    printed, expected = bbox(dots), bbox(ink)
+    shift = [(printed[k] - expected[k]) * 25.4 / 180 for k in range(4)]
+    for value in shift:  # left, top, right, bottom edges of all the ink
+        assert abs(value - (-6.35)) <= 0.5, shift
