@@ -34,6 +34,8 @@ class PrintRunner(JournalRunner):
         self.driver: PrinterDriver | None = None
         # The device's own state (CUPS printer-state and reasons), for status.
         self.device: dict | None = None
+        # Set False by a reload: the queue's media are checked again.
+        self.media_checked = False
         self._device_checked = 0.0
 
     @property
@@ -57,6 +59,12 @@ class PrintRunner(JournalRunner):
 
     def run_once(self) -> bool:
         self.check_device()
+        if not self.media_checked and hasattr(self.driver, "check_media"):
+            # At start and after a reload: the queue must have every stock's size. CUPS
+            # being down is not fatal here; the check repeats before the first job.
+            self.media_checked = True
+            self.driver.stocks = self.ctx.stocks
+            self.driver.check_media(self.printer.stocks)
         # Jobs already handed over come first: after a restart they are settled before
         # anything new goes to the printer.
         submitted = self.journal.jobs_in_state(self.printer.name, State.SUBMITTED)

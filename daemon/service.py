@@ -158,6 +158,8 @@ class Service:
             self._reloaded(False, "station, folders or printers changed: restart to apply")
             return
         self.ctx.settings, self.ctx.stocks = new, stocks
+        for runner in self.printers:
+            runner.media_checked = False
         self._reloaded(True, "")
         logs.info("config.reloaded", files=",".join(new.origin))
 

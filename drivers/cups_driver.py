@@ -109,6 +109,13 @@ class CupsPrinter:
         self.stocks = stocks
         self._sizes: dict[str, str] = {}
 
+    def check_media(self, stock_names: tuple[str, ...]) -> None:
+        """Every stock's size against media-supported now (at start and after a reload);
+        raises CupsUnavailable naming the problem."""
+        self._sizes.clear()
+        for name in stock_names:
+            self.page_size(self.stocks[name])
+
     def page_size(self, stock: Stock) -> str:
         """The `PageSize=` for a stock, checked against the queue's media-supported."""
         if stock.name in self._sizes:

@@ -286,3 +286,31 @@ offsets = { vat-special = [2.0, 3.0] }
     shift = [(printed[k] - expected[k]) * 25.4 / 180 for k in range(4)]
     for value in shift:  # left, top, right, bottom edges of all the ink
         assert abs(value - (-6.35)) <= 0.5, shift
+
+
+def test_a_queue_without_the_stock_size_is_reported_at_start(tmp_path, clean_queues) -> None:
+    cupsd = clean_queues
+    station = cups_station(tmp_path, cupsd, """
+[printers.a]
+driver = "cups"
+queue = "ps-pdf"
+stocks = ["vat-special", "vat-roll-76"]
+[printers.odd]
+driver = "cups"
+queue = "no-such-queue"
+stocks = ["vat-special"]
+""")
+    station.start()
+    try:
+        def printers() -> dict:
+            daemon = json.loads(station.cli("status", "--json").stdout)["daemon"] or {}
+            return {p["name"]: p for p in daemon.get("printers", [])}
+
+        found = wait_for(lambda: (p := printers()) and p.get("odd", {}).get("error") and p,
+                         what="the missing queue reported")
+        assert found["odd"]["up"] is False and found["a"]["up"] is True
+        check = station.cli("status", "--check")
+        assert check.returncode == 1 and "printer odd is down" in check.stdout
+    finally:
+        station.stop()
+        station.kill()
