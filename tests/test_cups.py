@@ -314,3 +314,29 @@ stocks = ["vat-special"]
     finally:
         station.stop()
         station.kill()
+
+
+def test_cupsdisable_during_a_run_then_cupsenable(tmp_path, clean_queues) -> None:
+    cupsd = clean_queues
+    station = cups_station(tmp_path, cupsd, PDF_PRINTER)
+    station.start()
+    try:
+        numbers = [f"{200100 + i:08d}" for i in range(8)]
+        for number in numbers[:3]:
+            drop_by_rename(station, f"{number}.json", js(special(number=number)))
+        wait_for(lambda: len(cupsd.outputs("ps-pdf")) >= 2, timeout=30, what="first outputs")
+        cupsd.lp("cupsdisable", "ps-pdf")
+        for number in numbers[3:]:
+            drop_by_rename(station, f"{number}.json", js(special(number=number)))
+        time.sleep(3)
+        stalled = len(cupsd.outputs("ps-pdf"))
+        time.sleep(2)
+        assert len(cupsd.outputs("ps-pdf")) == stalled < 8  # nothing prints while disabled
+        cupsd.lp("cupsenable", "ps-pdf")
+        wait_for(lambda: all((station.result(f"{n}.json") or {}).get("state") == "printed"
+                             for n in numbers), timeout=60, what="all printed after enable")
+        time.sleep(1)
+        assert out_numbers(cupsd.outputs("ps-pdf")) == numbers  # once each, in order
+    finally:
+        station.stop()
+        station.kill()
