@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from docs import js, special
 from kit import Station, drop_by_rename, wait_for
+from pdfpos import positions
 from pypdf import PdfReader
 
 from printstation.config import load_stocks
 
 pytestmark = pytest.mark.e2e
 STOCKS, _ = load_stocks()
-MM = 72 / 25.4
 
 
 def cups_station(folder: Path, cupsd, printers: str) -> Station:
@@ -57,21 +57,6 @@ def out_numbers(paths: list[Path]) -> list[str]:
             continue
         text = PdfReader(io.BytesIO(path.read_bytes())).pages[0].extract_text()
         found.append(next(t for t in text.split() if len(t) == 8 and t.startswith("00")))
-    return found
-
-
-def positions(pdf: bytes) -> dict[str, tuple[float, float]]:
-    page = PdfReader(io.BytesIO(pdf)).pages[0]
-    height = float(page.mediabox.height)
-    found: dict[str, tuple[float, float]] = {}
-
-    def visit(text, cm, tm, font, size):
-        if text.strip():
-            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-            found.setdefault(text.strip(), (x / MM, (height - y) / MM))
-
-    page.extract_text(visitor_text=visit)
     return found
 
 

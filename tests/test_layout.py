@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from docs import js, line, special, with_lines
 from kit import EXE, ROOT, Station, drop_by_rename, wait_for
+from pdfpos import all_positions
 from pngio import raster, read_png, write_png
 from pypdf import PdfReader
 from reportlab.lib.units import mm
@@ -29,7 +30,6 @@ from printstation.invoice import read_file
 STOCKS, _ = load_stocks()
 OFFSETS = [(0.0, 0.0), (2.5, -1.2), (-30.0, 30.0)]
 GOLDEN = ROOT / "tests" / "golden"
-MM = 72 / 25.4
 
 
 def populated(stock: str):
@@ -49,22 +49,6 @@ def populated(stock: str):
     for li in doc["lines"]:
         li.pop("quantity"), li.pop("unit_price")
     return read_file("a.json", js(doc)).items[0].invoice
-
-
-def all_positions(pdf: bytes) -> dict[str, list[tuple[float, float, float]]]:
-    """text -> every (x, y in mm from the top-left, font size) where it is drawn."""
-    page = PdfReader(io.BytesIO(pdf)).pages[0]
-    height = float(page.mediabox.height)
-    found: dict[str, list[tuple[float, float, float]]] = {}
-
-    def visit(text, cm, tm, font, size):
-        if text.strip():
-            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-            found.setdefault(text.strip(), []).append((x / MM, (height - y) / MM, size))
-
-    page.extract_text(visitor_text=visit)
-    return found
 
 
 def positions(pdf: bytes) -> dict[str, tuple[float, float, float, str]]:

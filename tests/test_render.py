@@ -9,35 +9,18 @@ from pathlib import Path
 
 import pytest
 from kit import SAMPLES
+from pdfpos import MM, positions
 from pypdf import PdfReader
 
 from printstation.config import load_stocks
 from printstation.drivers import render_invoice
 from printstation.invoice import read_file
 
-MM = 72 / 25.4
 STOCKS, _ = load_stocks()
 
 
 def sample(name: str = "vat-special.json"):
     return read_file(name, (SAMPLES / name).read_bytes()).items[0].invoice
-
-
-def text_positions(pdf: bytes) -> dict[str, tuple[float, float]]:
-    """Each drawn string's start point in mm from the top-left, read back from the PDF."""
-    page = PdfReader(io.BytesIO(pdf)).pages[0]
-    height = float(page.mediabox.height)
-    found: dict[str, tuple[float, float]] = {}
-
-    def visit(text, cm, tm, font, size):
-        if text.strip():
-            # The text's origin is the text matrix's translation mapped through the CTM.
-            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-            found.setdefault(text.strip(), (x / MM, (height - y) / MM))
-
-    page.extract_text(visitor_text=visit)
-    return found
 
 
 @pytest.mark.parametrize("stock", sorted(STOCKS))
@@ -62,7 +45,7 @@ def test_page_is_exactly_the_stock_with_no_rotation(stock: str, tmp_path: Path) 
 def test_offsets_move_left_aligned_fields_exactly(offset: tuple[float, float]) -> None:
     stock = STOCKS["vat-special"]
     inv = sample()
-    found = text_positions(render_invoice(inv, stock, offset))
+    found = positions(render_invoice(inv, stock, offset))
     for field, text in (("number", inv.number), ("code", inv.code),
                         ("buyer.name", inv.buyer.name), ("seller.tin", inv.seller.tin)):
         spec = stock.fields[field]
@@ -77,6 +60,6 @@ def test_rendering_is_reproducible() -> None:
 
 
 def test_quantities_and_rates_print_as_written() -> None:
-    found = text_positions(render_invoice(sample(), STOCKS["vat-special"]))
+    found = positions(render_invoice(sample(), STOCKS["vat-special"]))
     assert {"25.00", "13%", "6%", "¥1413.00"} <= set(found)
     assert json.loads((SAMPLES / "vat-special.json").read_text())["total_words"] in found
