@@ -87,9 +87,8 @@ class IntakeRunner(JournalRunner):
     def __init__(self, ctx: Context, on_claimed: Callable[[], None]):
         super().__init__(ctx)
         self.on_claimed = on_claimed
+        # The drop folder is fixed for the process (a reload may not move it).
         self.drop = ctx.settings.intake.drop_dir
-        self.settle_s = ctx.settings.intake.settle_ms / 1000
-        self.max_bytes = ctx.settings.intake.max_file_mb * 1024 * 1024
         self._hints: set[str] = set()
         self._lock = threading.Lock()
         self._pending: dict[str, _Candidate] = {}
@@ -109,6 +108,15 @@ class IntakeRunner(JournalRunner):
             self.observer.stop()
             self.observer.join(5)
         super().teardown()
+
+    # Read from the current settings each time, so that a reload applies them.
+    @property
+    def settle_s(self) -> float:
+        return self.ctx.settings.intake.settle_ms / 1000
+
+    @property
+    def max_bytes(self) -> int:
+        return self.ctx.settings.intake.max_file_mb * 1024 * 1024
 
     def _hint(self, name: str) -> None:
         with self._lock:

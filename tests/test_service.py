@@ -260,3 +260,21 @@ def test_reload_during_a_run_disturbs_no_job(station: Station) -> None:
     assert all(station.result(n)["state"] == "printed" for n in names)
     assert "level=error" not in station.log_text()
     station.stop()
+
+
+@pytest.mark.e2e
+def test_reload_applies_intake_and_validation_settings(station: Station) -> None:
+    station.start()
+    drop_by_rename(station, "a.json", js(special(number="00098001")))
+    wait_for(lambda: station.result("a.json"), what="first")
+    (station.folder / "conf.d").mkdir()
+    (station.folder / "conf.d" / "60-limits.toml").write_text(
+        '[intake]\nmax_file_mb = 1\n[validation]\nmax_total = "1000.00"\n')
+    station.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "event=config.reloaded" in station.log_text(), what="reloaded")
+    drop_by_rename(station, "big.json", b'{"pad": "' + b"x" * (2 * 1024 * 1024) + b'"}')
+    drop_by_rename(station, "over.json", js(special(number="00098002")))
+    wait_for(lambda: station.result("big.json") and station.result("over.json"), what="both")
+    assert station.result("big.json")["errors"][0]["code"] == "file.too_large"
+    assert station.result("over.json")["errors"][0]["code"] == "total.limit"
+    station.stop()
