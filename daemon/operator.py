@@ -24,6 +24,7 @@ from printstation.drivers import (
     render_calibration,
     render_invoice,
 )
+from printstation.drivers.cups_driver import CupsUnavailable
 from printstation.invoice import Problem
 from printstation.spool import Journal, atomic_write
 
@@ -132,9 +133,14 @@ def print_calibration(ctx: Context, printer_name: str, stock_name: str) -> int:
     except DriverUnavailable as exc:
         raise Unavailable(str(exc)) from None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-    external_id = driver.create_held(PrintRequest(f"calibration-{stamp}",
-                                                  f"calibration-{stock.name}", pdf, stock.name))
-    driver.release(external_id)
+    try:
+        external_id = driver.create_held(PrintRequest(
+            f"calibration-{stamp}", f"calibration-{stock.name}", pdf, stock.name))
+        driver.release(external_id)
+    except CupsUnavailable as exc:  # SPEC §3: 69 when CUPS is down for a CUPS command
+        raise Unavailable(f"{printer.name}: {exc}") from None
+    finally:
+        driver.close()
     _journal(ctx, "calibration.printed", {"printer": printer.name, "stock": stock.name,
                                           "offset_mm": list(offset), "job": external_id})
     print(f"calibration sheet for {stock.name} sent to {printer.name} ({external_id}); "

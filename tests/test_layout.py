@@ -277,3 +277,12 @@ def test_offsets_that_push_fields_off_the_page_are_config_errors(tmp_path: Path)
     assert run.returncode == 78
     assert "printers.a.offsets: vat-special: [-20, 0] would move" in run.stderr
     assert dataclasses.is_dataclass(STOCKS["vat-special"])
+
+
+def test_calibrate_on_a_cups_printer_with_cups_down_exits_69(tmp_path: Path) -> None:
+    config = tmp_path / "p.toml"
+    config.write_text(f'[station]\nid = "X"\n[cups]\nserver = "{tmp_path}/no.sock"\n'
+                      '[printers.lq]\ndriver = "cups"\nqueue = "LQ"\nstocks = ["vat-special"]\n')
+    run = subprocess.run([EXE, "--config", config, "calibrate", "lq", "--stock", "vat-special"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 69 and "lq:" in run.stderr and "Traceback" not in run.stderr
