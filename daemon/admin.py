@@ -10,7 +10,8 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from printstation.config import Settings
@@ -69,14 +70,21 @@ def queue_action(settings: Settings, action: str, job_ids: list[str], note: str)
     return EXIT_BAD if failed else EXIT_OK
 
 
-def _one(settings: Settings, fn, *args) -> int:
+@contextmanager
+def _changing(settings: Settings, error: type[CliError] = CliError) -> Iterator[Journal]:
+    """The journal for one change; a refused action becomes a one-line `error`."""
     journal = writable_journal(settings)
     try:
-        print(fn(journal, *args))
+        yield journal
     except (operations.Refused, paper.PaperError) as exc:
-        raise CliError(str(exc)) from None
+        raise error(str(exc)) from None
     finally:
         journal.close()
+
+
+def _one(settings: Settings, fn, *args) -> int:
+    with _changing(settings) as journal:
+        print(fn(journal, *args))
     return EXIT_OK
 
 
@@ -91,13 +99,8 @@ def void(settings: Settings, key: str, reason: str) -> int:
 def reprint(settings: Settings, key: str, reason: str, printer: str | None) -> int:
     if printer is not None and settings.printer(printer) is None:
         raise UsageError(f"no printer {printer!r}")
-    journal = writable_journal(settings)
-    try:
+    with _changing(settings) as journal:
         job_id = operations.reprint(journal, key, reason, operator(), printer)
-    except operations.Refused as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        journal.close()
     print(f"{key}: reprint queued as job {job_id}")
     return EXIT_OK
 
@@ -119,13 +122,8 @@ def _printer_stock(settings: Settings, printer: str, stock: str | None) -> str:
 def paper_load(settings: Settings, printer: str, stock: str, code: str, first: str,
                last: str) -> int:
     stock = _printer_stock(settings, printer, stock)
-    journal = writable_journal(settings)
-    try:
+    with _changing(settings, UsageError) as journal:
         count = paper.load(journal, printer, stock, code, first, last, operator())
-    except paper.PaperError as exc:
-        raise UsageError(str(exc)) from None
-    finally:
-        journal.close()
     mode = settings.printer(printer).paper_check
     print(f"{printer}: loaded {count} sheets of {stock} {first}-{last}"
           + (" (note: paper_check is off for this printer)" if mode == "off" else ""))
@@ -134,19 +132,14 @@ def paper_load(settings: Settings, printer: str, stock: str, code: str, first: s
 
 def paper_spoil(settings: Settings, printer: str, stock: str | None, count: int,
                 reason: str) -> int:
-    journal = writable_journal(settings)
-    if stock is None:
-        # SPEC's `paper spoil PRINTER`: the stock is the one with sheets in that printer.
-        loaded = [r["stock"] for r in paper.summary(journal.conn, printer) if r["free"]]
-        if len(loaded) == 1:
-            stock = loaded[0]
-    try:
+    with _changing(settings) as journal:
+        if stock is None:
+            # SPEC's `paper spoil PRINTER`: the stock is the one with sheets in that printer.
+            loaded = [r["stock"] for r in paper.summary(journal.conn, printer) if r["free"]]
+            if len(loaded) == 1:
+                stock = loaded[0]
         stock = _printer_stock(settings, printer, stock)
         sheets = paper.spoil(journal, printer, stock, count, reason, operator())
-    except paper.PaperError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        journal.close()
     print(f"{printer}: spoiled {', '.join(str(s) for s in sheets)}")
     return EXIT_OK
 
