@@ -97,9 +97,8 @@ class PrintRunner(JournalRunner):
                                             (job["source_id"],)).fetchone()[0]
         atomic_write(self.ctx.spool.archive_dir(claimed) / f"{job['id']}.pdf", pdf)
 
-    def document(self, job: sqlite3.Row) -> tuple[bytes, str, tuple[float, float]]:
+    def document(self, job: sqlite3.Row, doc: dict) -> tuple[bytes, str, tuple[float, float]]:
         """The PDF to print, its stock and the offset used: rendered, or a PDF as it is."""
-        doc = json.loads(job["invoice_json"])
         if doc.get("format") == "pdf":
             # An e-invoice PDF prints at 100% as it came, on plain paper: no offset.
             return self.ctx.spool.path(job["spool_name"]).read_bytes(), "einvoice", (0.0, 0.0)
@@ -109,10 +108,9 @@ class PrintRunner(JournalRunner):
         return render_invoice(invoice, stock, offset, f"printstation:{job['id']}"), stock.name, \
             offset
 
-    def sheet_for(self, job: sqlite3.Row) -> paper.Sheet | str | None:
+    def sheet_for(self, doc: dict) -> paper.Sheet | str | None:
         """The numbered sheet this job will use, None when the ledger is off for it, or the
         reason it must wait (as its `paper.mismatch` detail)."""
-        doc = json.loads(job["invoice_json"])
         mode = self.printer.paper_check
         stock = self.ctx.stocks.get(doc.get("kind", "einvoice"))
         if mode == "off" or doc.get("format") == "pdf" or stock is None or stock.plain_paper:
@@ -133,7 +131,7 @@ class PrintRunner(JournalRunner):
             "SELECT * FROM jobs WHERE printer = ? AND state = 'held' AND reason = 'paper.mismatch'"
             " ORDER BY source_seq, batch_index", (self.printer.name,)).fetchall()
         for job in held:
-            sheet = self.sheet_for(job)
+            sheet = self.sheet_for(json.loads(job["invoice_json"]))
             if isinstance(sheet, paper.Sheet):
                 with self.journal.transaction():
                     self.journal.transition(job["id"], State.QUEUED, None,
@@ -145,7 +143,8 @@ class PrintRunner(JournalRunner):
 
     def submit(self, job: sqlite3.Row) -> None:
         assert self.driver is not None
-        sheet = self.sheet_for(job)
+        doc = json.loads(job["invoice_json"])  # parsed once for the whole submit
+        sheet = self.sheet_for(doc)
         if isinstance(sheet, str):
             with self.journal.transaction():
                 self.journal.transition(job["id"], State.HELD, "paper.mismatch", errors=sheet)
@@ -156,13 +155,13 @@ class PrintRunner(JournalRunner):
         title = job["invoice_key"] or job["source_name"]
         external_id = self.driver.find(job["id"]) if job["updated_at"] < self.started_at \
             else None
-        pdf, stock, offset = self.document(job)
+        pdf, stock, offset = self.document(job, doc)
         crash_point("before_create")
         if external_id is None:
             external_id = self.driver.create_held(PrintRequest(job["id"], title, pdf, stock))
         crash_point("after_create_held")
         pdf_sha256 = hashlib.sha256(pdf).hexdigest()
-        if json.loads(job["invoice_json"]).get("format") != "pdf":
+        if doc.get("format") != "pdf":
             self.archive_render(job, pdf)
         with self.journal.transaction() as c:
             self.journal.transition(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,19 @@ SAMPLES = ROOT / "config" / "samples"
 EXE = Path(sys.executable).parent / "printstation"
 
 
-def write_config(folder: Path, extra: str = "", settle_ms: int = 200, rescan_s: int = 1) -> Path:
-    """A station under `folder` with one directory printer; returns the config path."""
+def write_config(folder: Path, extra: str = "", settle_ms: int = 200, rescan_s: int = 1,
+                 printers: str | None = None, cups_server: str = "") -> Path:
+    """A station under `folder`; returns the config path. Its printers are one directory
+    printer (`extra` adds keys to it), or the `printers` tables given."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "printstation.toml"
+    if printers is None:
+        printers = f"""
+[printers.pdf]
+driver = "directory"
+path = "printed"
+stocks = ["vat-special", "vat-ordinary", "vat-roll-76", "einvoice"]
+{extra}"""
     config.write_text(f"""
 [station]
 id = "TEST-001"
@@ -32,11 +42,9 @@ drop_dir = "inbox"
 settle_ms = {settle_ms}
 rescan_s = {rescan_s}
 
-[printers.pdf]
-driver = "directory"
-path = "printed"
-stocks = ["vat-special", "vat-ordinary", "vat-roll-76", "einvoice"]
-{extra}
+[cups]
+server = "{cups_server}"
+{printers}
 """, encoding="utf-8")
     return config
 
@@ -119,6 +127,18 @@ class Station:
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(EXE), "--config", str(self.config), *args],
                               capture_output=True, text=True, timeout=60)
+
+
+@contextlib.contextmanager
+def running(station: Station, env: dict[str, str] | None = None) -> Iterator[Station]:
+    """The station's daemon started, and stopped (or killed) however the block ends."""
+    station.start(env)
+    try:
+        yield station
+    finally:
+        if station.proc is not None and station.proc.poll() is None:
+            station.stop()
+        station.kill()
 
 
 def invoice(number: str = "00012001", **changes: Any) -> dict:

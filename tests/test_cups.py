@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from docs import js, special
-from kit import Station, drop_by_rename, wait_for
+from kit import Station, drop_by_rename, running, wait_for, write_config
 from pdfpos import positions
 from pypdf import PdfReader
 
@@ -22,21 +22,7 @@ STOCKS, _ = load_stocks()
 
 
 def cups_station(folder: Path, cupsd, printers: str) -> Station:
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "printstation.toml"
-    config.write_text(f"""
-[station]
-id = "CUPS-TEST"
-data_dir = "data"
-[intake]
-drop_dir = "inbox"
-settle_ms = 200
-rescan_s = 1
-[cups]
-server = "{cupsd.server}"
-{printers}
-""", encoding="utf-8")
-    return Station(folder, config)
+    return Station(folder, write_config(folder, printers=printers, cups_server=cupsd.server))
 
 
 PDF_PRINTER = """
@@ -72,8 +58,7 @@ def clean_queues(cupsd):
 def test_fields_land_at_anchor_plus_offset_through_cups(tmp_path, clean_queues) -> None:
     cupsd = clean_queues
     station = cups_station(tmp_path, cupsd, PDF_PRINTER)
-    station.start()
-    try:
+    with running(station):
         drop_by_rename(station, "a.json", js(special(number="00130001")))
         wait_for(lambda: (station.result("a.json") or {}).get("state") == "printed",
                  timeout=30, what="printed through CUPS")
@@ -90,9 +75,6 @@ def test_fields_land_at_anchor_plus_offset_through_cups(tmp_path, clean_queues) 
             assert abs(x - (spec[field].x + 2.5)) <= 0.5 and abs(y - (spec[field].y - 1.2)) <= 0.5
         job = station.jobs()[0]
         assert job["cups_job_id"].isdigit()
-    finally:
-        station.stop()
-        station.kill()
 
 
 def test_one_disabled_printer_does_not_block_the_other(tmp_path, clean_queues) -> None:
@@ -108,8 +90,7 @@ queue = "ps-pdf2"
 stocks = ["vat-ordinary"]
 """)
     cupsd.lp("cupsdisable", "ps-pdf2")
-    station.start()
-    try:
+    with running(station):
         numbers_a = [f"{140000 + i:08d}" for i in range(100)]
         numbers_b = [f"{150000 + i:08d}" for i in range(100)]
         for na, nb in zip(numbers_a, numbers_b, strict=True):
@@ -129,9 +110,6 @@ stocks = ["vat-ordinary"]
         cupsd.lp("cupsenable", "ps-pdf2")
         wait_for(lambda: len(cupsd.outputs("ps-pdf2")) == 100, timeout=120, what="b's 100")
         assert out_numbers(cupsd.outputs("ps-pdf2")) == numbers_b
-    finally:
-        station.stop()
-        station.kill()
 
 
 @pytest.mark.parametrize("point", ["after_create_held", "after_submitted", "after_release"])
@@ -142,23 +120,18 @@ def test_sigkill_around_the_two_phase_submit_prints_once(tmp_path, clean_queues,
     station.start(env={"PRINTSTATION_CRASH_AT": point})
     drop_by_rename(station, "a.json", js(special(number="00160001")))
     wait_for(lambda: station.proc.poll() is not None, timeout=20, what=f"crash at {point}")
-    station.start()
-    try:
+    with running(station):
         wait_for(lambda: (station.result("a.json") or {}).get("state") == "printed",
                  timeout=30, what="printed after the restart")
         time.sleep(1)
         assert out_numbers(cupsd.outputs("ps-pdf")) == ["00160001"]
-    finally:
-        station.stop()
-        station.kill()
 
 
 def test_device_failure_then_repair_prints_each_invoice_once(tmp_path, clean_queues) -> None:
     cupsd = clean_queues
     (cupsd.out("ps-pdf") / ".fail").write_text("")
     station = cups_station(tmp_path, cupsd, PDF_PRINTER)
-    station.start()
-    try:
+    with running(station):
         for i in range(3):
             drop_by_rename(station, f"f{i}.json", js(special(number=f"0017000{i}")))
         def device_state() -> str | None:
@@ -174,16 +147,12 @@ def test_device_failure_then_repair_prints_each_invoice_once(tmp_path, clean_que
         time.sleep(1)
         assert sorted(out_numbers(cupsd.outputs("ps-pdf"))) == ["00170000", "00170001",
                                                                "00170002"]
-    finally:
-        station.stop()
-        station.kill()
 
 
 def test_cupsd_down_for_20_seconds_mid_run(tmp_path, clean_queues) -> None:
     cupsd = clean_queues
     station = cups_station(tmp_path, cupsd, PDF_PRINTER)
-    station.start()
-    try:
+    with running(station):
         for i in range(5):
             drop_by_rename(station, f"d{i}.json", js(special(number=f"0018000{i}")))
         wait_for(lambda: len(cupsd.outputs("ps-pdf")) >= 2, timeout=30, what="some printed")
@@ -228,9 +197,6 @@ def test_cupsd_down_for_20_seconds_mid_run(tmp_path, clean_queues) -> None:
         # Exactly one good copy of each invoice came out.
         assert sorted(out_numbers(cupsd.outputs("ps-pdf"))) == [f"0018000{i}" for i in range(10)]
         assert all(station.result(n) for n in names)
-    finally:
-        station.stop()
-        station.kill()
 
 
 def test_24_pin_output_replayed_lands_at_anchor_plus_offset_less_the_margin(
@@ -253,15 +219,11 @@ stocks = ["vat-special"]
 offsets = { vat-special = [2.0, 3.0] }
 """)
     data = js(special(number="00190001"))
-    station.start()
-    try:
+    with running(station):
         drop_by_rename(station, "a.json", data)
         (out,) = wait_for(lambda: cupsd.outputs("ps-epson"), timeout=60, what="ESC/P output")
         wait_for(lambda: (station.result("a.json") or {}).get("state") == "printed",
                  what="printed")
-    finally:
-        station.stop()
-        station.kill()
     dots = replay(out.read_bytes())
     invoice = read_file("a.json", data).items[0].invoice
     page = render_invoice(invoice, STOCKS["vat-special"], (2.0, 3.0))
@@ -285,8 +247,7 @@ driver = "cups"
 queue = "no-such-queue"
 stocks = ["vat-special"]
 """)
-    station.start()
-    try:
+    with running(station):
         def printers() -> dict:
             daemon = json.loads(station.cli("status", "--json").stdout)["daemon"] or {}
             return {p["name"]: p for p in daemon.get("printers", [])}
@@ -296,16 +257,12 @@ stocks = ["vat-special"]
         assert found["odd"]["up"] is False and found["a"]["up"] is True
         check = station.cli("status", "--check")
         assert check.returncode == 1 and "printer odd is down" in check.stdout
-    finally:
-        station.stop()
-        station.kill()
 
 
 def test_cupsdisable_during_a_run_then_cupsenable(tmp_path, clean_queues) -> None:
     cupsd = clean_queues
     station = cups_station(tmp_path, cupsd, PDF_PRINTER)
-    station.start()
-    try:
+    with running(station):
         numbers = [f"{200100 + i:08d}" for i in range(8)]
         for number in numbers[:3]:
             drop_by_rename(station, f"{number}.json", js(special(number=number)))
@@ -322,6 +279,3 @@ def test_cupsdisable_during_a_run_then_cupsenable(tmp_path, clean_queues) -> Non
                              for n in numbers), timeout=60, what="all printed after enable")
         time.sleep(1)
         assert out_numbers(cupsd.outputs("ps-pdf")) == numbers  # once each, in order
-    finally:
-        station.stop()
-        station.kill()
