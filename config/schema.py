@@ -150,6 +150,8 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "token_file": Key("/etc/printstation/token", text()),
         "batch": Key(500, integer(1, 10_000)),
         "backoff_max_s": Key(300, integer(1, 86_400)),
+        "timeout_s": Key(10, integer(1, 600)),
+        "ca_file": Key("", text()),
     },
     "offline": {
         "max_hours": Key(0, integer(0, 24 * 365)),

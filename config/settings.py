@@ -61,6 +61,11 @@ class SyncSettings:
     token_file: Path
     batch: int
     backoff_max_s: int
+    # Connect and read timeout of one request, seconds.
+    timeout_s: int = 10
+    # A CA bundle for head office's certificate; None: the system's. Verification is
+    # always on.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)

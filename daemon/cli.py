@@ -13,7 +13,8 @@ from pathlib import Path
 from printstation.config import ConfigError, Settings, find_config, load_settings, load_stocks
 from printstation.spool import connect, display_name
 
-from . import admin, logs, operator, views
+from . import admin, logs, operator, synccmd, views
+from .clock import station_clock
 from .context import Context
 from .errors import EXIT_BAD, EXIT_CONFIG, EXIT_OK, CliError, ConfigInvalid, UsageError
 from .reading import Checked, check_file, read_limited
@@ -100,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--verify", action="store_true")
     p = sub.add_parser("backup", help="a consistent copy of the journal and the archive")
     p.add_argument("dest", metavar="DEST")
+    p = sub.add_parser("sync", help="sync with head office: state, backlog, last error")
+    p.add_argument("--now", action="store_true", help="sync at once (ends any retry wait)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("reconcile", help="printed invoices head office has not acknowledged")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("receiver", help="the reference head-office receiver (SPEC §11)")
+    p.add_argument("--listen", required=True, metavar="HOST:PORT")
+    p.add_argument("--db", required=True, metavar="FILE", help="its SQLite database")
+    p.add_argument("--tokens", required=True, metavar="FILE",
+                   help="`STATION_ID TOKEN` lines, one per station")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    p.add_argument("--tls-key", metavar="PEM", help="and this key")
     p = sub.add_parser("validate", help="validate invoice files without printing")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true")
@@ -183,7 +196,7 @@ def _journal(settings: Settings) -> sqlite3.Connection | None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    now = dt.datetime.now(dt.UTC)
+    now = station_clock()()
     doc = views.status(_journal(settings), settings, now)
     if args.check:
         found = views.problems(doc, settings, now)
@@ -314,6 +327,34 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return admin.run_backup(_settings(args), Path(args.dest))
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.now:
+        return synccmd.now_(Context(settings, {}, station_clock()), args.json,
+                            station_clock()())
+    return synccmd.show(settings, args.json, station_clock()())
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    return synccmd.reconcile(_settings(args), args.json, station_clock()())
+
+
+def cmd_receiver(args: argparse.Namespace) -> int:
+    from .receiver import serve
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    _, colon, port = args.listen.rpartition(":")
+    if not colon or not port.isdigit():
+        raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
+    tokens = Path(args.tokens)
+    if not tokens.is_file():
+        raise UsageError(f"--tokens {tokens}: no such file")
+    return serve(args.listen, Path(args.db), tokens,
+                 Path(args.tls_cert) if args.tls_cert else None,
+                 Path(args.tls_key) if args.tls_key else None)
+
+
 COMMANDS = {
     "run": cmd_run,
     "check-config": cmd_check_config,
@@ -333,4 +374,7 @@ COMMANDS = {
     "paper": cmd_paper,
     "journal": cmd_journal,
     "backup": cmd_backup,
+    "sync": cmd_sync,
+    "reconcile": cmd_reconcile,
+    "receiver": cmd_receiver,
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from printstation.config import Settings, Stock
@@ -16,6 +17,8 @@ class Context:
     settings: Settings
     stocks: dict[str, Stock]
     clock: Clock = utc_now
+    # Called after each commit that journals an event (wakes the sync worker).
+    on_event: Callable[[], None] | None = None
     spool: SpoolDir = field(init=False)
 
     def __post_init__(self) -> None:
@@ -23,7 +26,9 @@ class Context:
 
     def open_journal(self) -> Journal:
         """A new connection: call it in the thread that will use it."""
-        return Journal(self.settings.journal_path, self.settings.station.id, self.clock)
+        journal = Journal(self.settings.journal_path, self.settings.station.id, self.clock)
+        journal.on_event = self.on_event
+        return journal
 
     def rules(self) -> Rules:
         v = self.settings.validation

@@ -31,6 +31,10 @@ def _emit(level: int, event: str, exc_info: bool, fields: dict[str, Any]) -> Non
     log.log(level, event, exc_info=exc_info, extra={"fields": fields})
 
 
+def debug(event: str, **fields: Any) -> None:
+    _emit(logging.DEBUG, event, False, fields)
+
+
 def info(event: str, **fields: Any) -> None:
     _emit(logging.INFO, event, False, fields)
 

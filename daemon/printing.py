@@ -13,13 +13,14 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from decimal import Decimal
 
 from printstation.config import PrinterSettings
 from printstation.drivers import JobStatus, PrinterDriver, PrintRequest, make_driver, render_invoice
 from printstation.invoice import invoice_from_dict, problem
 from printstation.spool import State, atomic_write, paper
 
-from . import logs
+from . import logs, offline
 from .context import Context
 from .crash import crash_point
 from .runner import JournalRunner
@@ -77,7 +78,7 @@ class PrintRunner(JournalRunner):
             return progressed
         job = self.journal.next_for_printer(self.printer.name, State.QUEUED)
         if job is None:
-            return self.release_paper_holds() or progressed
+            return self.release_offline_holds() or self.release_paper_holds() or progressed
         self.submit(job)
         return True
 
@@ -141,9 +142,39 @@ class PrintRunner(JournalRunner):
                 return True
         return False
 
+    def offline_refusal(self, doc: dict) -> str | None:
+        """Why the offline budget stops this invoice, as its `offline.limit` detail."""
+        found = offline.budget(self.journal.conn, self.ctx.settings, self.ctx.clock())
+        refusal = found.refusal(Decimal(doc.get("total") or "0")) if found else None
+        if refusal is None:
+            return None
+        detail = problem("offline.limit", "total", detail_zh=refusal[0], detail_en=refusal[1])
+        return json.dumps([detail.to_dict()], ensure_ascii=False)
+
+    def release_offline_holds(self) -> bool:
+        """The oldest job held for the offline limit goes back once the budget allows."""
+        job = self.journal.conn.execute(
+            "SELECT * FROM jobs WHERE printer = ? AND state = 'held' AND reason = 'offline.limit'"
+            " ORDER BY source_seq, batch_index LIMIT 1", (self.printer.name,)).fetchone()
+        if job is None or self.offline_refusal(json.loads(job["invoice_json"])):
+            return False
+        with self.journal.transaction():
+            self.journal.transition(job["id"], State.QUEUED, None, payload={"auto": True})
+        logs.info("job.queued", job=job["id"], invoice=job["invoice_key"],
+                  printer=self.printer.name, after="offline.limit")
+        return True
+
     def submit(self, job: sqlite3.Row) -> None:
         assert self.driver is not None
         doc = json.loads(job["invoice_json"])  # parsed once for the whole submit
+        refusal = self.offline_refusal(doc)
+        if refusal is not None:
+            with self.journal.transaction():
+                self.journal.transition(job["id"], State.HELD, "offline.limit", errors=refusal)
+            logs.warning("job.held", job=job["id"], invoice=job["invoice_key"],
+                         printer=self.printer.name, reason="offline.limit",
+                         detail=json.loads(refusal)[0]["en"])
+            return
         sheet = self.sheet_for(doc)
         if isinstance(sheet, str):
             with self.journal.transaction():

@@ -22,6 +22,8 @@ MAX_ERROR_PAUSE_S = 30.0
 class Runner:
     name = "runner"
     idle_s = 1.0  # operator changes made through the CLI are noticed within this
+    # How long `Service.stop` waits for this runner; None: whatever budget is left.
+    stop_budget_s: float | None = None
 
     def __init__(self) -> None:
         self._stop = threading.Event()

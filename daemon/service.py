@@ -16,9 +16,11 @@ from printstation.drivers import FontMissing, ensure_font
 from printstation.spool import Journal, SchemaTooNew, StationMismatch, atomic_write, iso, utc_now
 
 from . import logs
+from .clock import station_clock
 from .context import Context
 from .errors import ConfigInvalid, Unavailable
 from .finishing import FinishRunner
+from .headoffice import TokenProblem, read_token
 from .intake import IntakeRunner, file_digest
 from .metrics import MetricsRunner
 from .notify import Notifier
@@ -26,6 +28,7 @@ from .printing import PrintRunner
 from .reading import ReadRunner
 from .runner import Runner
 from .signals import SignalFlags
+from .syncing import SyncRunner
 
 STOP_BUDGET_S = 8.0
 STALL_S = 60.0
@@ -34,7 +37,7 @@ STALL_S = 60.0
 class Service:
     def __init__(self, settings: Settings, stocks: dict[str, Stock],
                  environ: Mapping[str, str] | None = None):
-        self.ctx = Context(settings, stocks)
+        self.ctx = Context(settings, stocks, station_clock(environ))
         self.notifier = Notifier(environ)
         self.flags = SignalFlags()
         self.finisher = FinishRunner(self.ctx)
@@ -42,9 +45,12 @@ class Service:
         self.reader = ReadRunner(self.ctx, self._wake_printers)
         self.intake = IntakeRunner(self.ctx, self.reader.wake)
         self.metrics = MetricsRunner(self.ctx, self.printers_up)
+        self.sync = SyncRunner(self.ctx)
+        # Every commit that journals an event wakes the sync worker.
+        self.ctx.on_event = self.sync.wake
         # Start order: the end of the pipeline first, the intake last; stop the reverse.
-        self.runners: list[Runner] = [self.metrics, self.finisher, *self.printers, self.reader,
-                                      self.intake]
+        self.runners: list[Runner] = [self.sync, self.metrics, self.finisher, *self.printers,
+                                      self.reader, self.intake]
         self.started_at = ""
         self.last_reload: dict[str, str | bool] = {}
 
@@ -69,6 +75,7 @@ class Service:
             self.ctx.spool.create()
         except OSError as exc:
             raise ConfigInvalid(f"cannot create {exc.filename}: {exc.strerror}") from None
+        check_sync(s)
         try:
             ensure_font()
         except FontMissing as exc:
@@ -109,6 +116,10 @@ class Service:
         self.started_at = iso(utc_now())
         while not self.flags.stop:
             self.flags.wait(tick)
+            if self.flags.sync_now:
+                self.flags.sync_now = False
+                logs.info("sync.now")
+                self.sync.kick()
             if self.flags.reload:
                 self.flags.reload = False
                 now_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
@@ -134,7 +145,8 @@ class Service:
         deadline = time.monotonic() + STOP_BUDGET_S
         for runner in reversed(self.runners):
             runner.stop()
-            if not runner.join(max(0.1, deadline - time.monotonic())):
+            budget = max(0.1, deadline - time.monotonic())
+            if not runner.join(min(budget, runner.stop_budget_s or budget)):
                 logs.warning("runner.stop_timeout", runner=runner.name)
 
     def reload(self) -> None:
@@ -151,6 +163,7 @@ class Service:
             stocks, problems = load_stocks(new.config_dir / "stocks")
             if problems:
                 raise ValueError(f"{problems[0].file}: {problems[0].key}: {problems[0].message}")
+            check_sync(new)
         except Exception as exc:
             self._reloaded(False, str(exc).replace("\n", "; "))
             return
@@ -160,6 +173,7 @@ class Service:
         self.ctx.settings, self.ctx.stocks = new, stocks
         for runner in self.printers:
             runner.media_checked = False
+        self.sync.reconfigure()
         self._reloaded(True, "")
         logs.info("config.reloaded", files=",".join(new.origin))
 
@@ -178,6 +192,7 @@ class Service:
                "config": list(self.ctx.settings.origin), "last_reload": self.last_reload,
                "runners": [{"name": r.name, "alive": r.alive, "error": r.error}
                            for r in self.runners],
+               "sync": self.sync.snapshot(),
                "printers": [{"name": r.printer_name, "up": up, "error": r.error,
                              "device": r.device}
                             for r, up in zip(self.printers, self.printers_up().values(),
@@ -196,6 +211,18 @@ class Service:
         printers = ", ".join(p.name for p in self.ctx.settings.printers)
         line = f"watching {self.ctx.settings.intake.drop_dir}; printers: {printers}"
         return line + (f"; errors: {'; '.join(errors)}" if errors else "")
+
+
+def check_sync(settings: Settings) -> None:
+    """With sync on, the token file must be usable; a token others can read is refused."""
+    if not settings.sync.url:
+        return
+    try:
+        read_token(settings.sync.token_file)
+    except TokenProblem as exc:
+        raise ConfigInvalid(f"sync.token_file: {exc}") from None
+    if settings.sync.ca_file is not None and not settings.sync.ca_file.is_file():
+        raise ConfigInvalid(f"sync.ca_file: {settings.sync.ca_file}: no such file")
 
 
 def _structure(settings: Settings) -> tuple:

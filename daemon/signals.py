@@ -15,6 +15,7 @@ class SignalFlags:
     def __init__(self) -> None:
         self.stop = False
         self.reload = False
+        self.sync_now = False
         self._r, self._w = os.pipe()
         os.set_blocking(self._r, False)
         os.set_blocking(self._w, False)
@@ -24,12 +25,16 @@ class SignalFlags:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
+        signal.signal(signal.SIGUSR1, self._on_sync_now)
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop = True
 
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         self.reload = True
+
+    def _on_sync_now(self, signum: int, frame: FrameType | None) -> None:
+        self.sync_now = True
 
     def wait(self, timeout: float) -> None:
         """Sleep until a signal arrives or `timeout` passes."""

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from printstation.config import Settings
-from printstation.spool import State, paper
+from printstation.spool import State, outbox, paper
+
+from . import offline
 
 
 def age(at: str, now: dt.datetime) -> str:
@@ -62,6 +64,11 @@ def problems(doc: dict[str, Any], settings: Settings, now: dt.datetime) -> list[
         found.append(f"{doc['jobs']['uncertain']} job(s) uncertain: settle with "
                      "`printstation resolve`")
     sync = doc["sync"]
+    if sync["state"] in ("paused", "halted"):
+        found.append(f"sync is {sync['state']}: {sync['last_error']}")
+    held = doc.get("offline_held", 0)
+    if held:
+        found.append(f"{held} job(s) held by the offline limit until head office catches up")
     if settings.sync.url and sync["backlog_age_s"] > SYNC_STUCK_S:
         found.append(f"sync is stuck: the oldest unsent event is {sync['backlog_age_s']:.0f} s old")
     usage = shutil.disk_usage(settings.station.data_dir if settings.station.data_dir.exists()
@@ -83,9 +90,8 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
             if row["state"] in ("queued", "submitted", "held", "deferred") and row["printer"]:
                 waiting[row["printer"]] = waiting.get(row["printer"], 0) + row["n"]
     now = now or dt.datetime.now(dt.UTC)
-    backlog, oldest = conn.execute("SELECT count(*), min(at) FROM events WHERE synced_at IS NULL"
-                                   ).fetchone() if conn is not None else (0, None)
     daemon = runtime(settings, now)
+    budget = offline.budget(conn, settings, now) if conn is not None else None
     up = {p["name"]: p["up"] for p in daemon["printers"]} if daemon else {}
     return {
         "station": settings.station.id,
@@ -93,10 +99,12 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
         "journal": str(settings.journal_path),
         "inbox": str(settings.intake.drop_dir),
         "daemon": daemon,
-        "sync": {"url": settings.sync.url, "backlog": backlog,
-                 "backlog_age_s": (now - dt.datetime.fromisoformat(
-                     oldest.replace("Z", "+00:00"))).total_seconds() if oldest else 0.0},
+        "sync": sync_state(conn, settings, daemon, now),
+        "offline": budget.as_dict() if budget else None,
         "jobs": counts,
+        "offline_held": conn.execute("SELECT count(*) FROM jobs WHERE state = 'held' AND"
+                                     " reason = 'offline.limit'").fetchone()[0]
+        if conn is not None else 0,
         "paper": paper.summary(conn) if conn is not None else [],
         "printers": [{"name": p.name, "driver": p.driver,
                       "target": p.queue if p.driver == "cups" else str(p.path),
@@ -104,6 +112,41 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
                       "up": up.get(p.name)}
                      for p in settings.printers],
     }
+
+
+def sync_state(conn: sqlite3.Connection | None, settings: Settings,
+               daemon: dict[str, Any] | None, now: dt.datetime) -> dict[str, Any]:
+    """The outbox as the journal has it, with the worker's own report when it runs."""
+    found = outbox.backlog(conn) if conn is not None else outbox.Backlog(0, None)
+    worker = (daemon or {}).get("sync") or {}
+    state = worker.get("state", "stopped (daemon not running)") if settings.sync.url \
+        else "off"
+    return {"url": settings.sync.url, "state": state,
+            "acked_through": outbox.acked_through(conn) if conn is not None else 0,
+            "backlog": found.events, "oldest_at": found.oldest_at,
+            "backlog_age_s": outbox.age_s(found.oldest_at, now),
+            "last_ok_at": worker.get("last_ok_at"), "last_error": worker.get("last_error"),
+            "last_error_at": worker.get("last_error_at"),
+            "next_attempt_at": worker.get("next_attempt_at")}
+
+
+def sync_text(sync: dict[str, Any]) -> list[str]:
+    if not sync["url"]:
+        return ["sync     off (no sync.url): the journal is kept, nothing is sent"]
+    lines = [f"sync     {sync['state']} -> {sync['url']}",
+             f"  backlog        {sync['backlog']} events"
+             + (f", oldest {local_time(sync['oldest_at'])} ({sync['backlog_age_s']:.0f} s)"
+                if sync["oldest_at"] else ""),
+             f"  acknowledged   through seq {sync['acked_through']}"]
+    if sync["last_ok_at"]:
+        lines.append(f"  last success   {local_time(sync['last_ok_at'])}")
+    if sync["last_error"]:
+        lines.append(f"  last error     {sync['last_error']}"
+                     + (f" ({local_time(sync['last_error_at'])})" if sync["last_error_at"]
+                        else ""))
+    if sync["next_attempt_at"]:
+        lines.append(f"  next attempt   {local_time(sync['next_attempt_at'])}")
+    return lines
 
 
 def status_text(doc: dict[str, Any]) -> str:
@@ -116,9 +159,14 @@ def status_text(doc: dict[str, Any]) -> str:
     if daemon and daemon.get("last_reload") and not daemon["last_reload"]["ok"]:
         lines.append(f"reload   FAILED at {local_time(daemon['last_reload']['at'])}: "
                      f"{daemon['last_reload']['error']} (the old config is in use)")
-    sync = doc["sync"]
-    lines.append(f"sync     {'off' if not sync['url'] else sync['url']}; backlog "
-                 f"{sync['backlog']} events, oldest {sync['backlog_age_s']:.0f} s")
+    lines += sync_text(doc["sync"])
+    budget = doc["offline"]
+    if budget:
+        lines.append(f"offline  {budget['printed']} printed invoice(s) unacknowledged, total "
+                     f"{budget['total']}, oldest {budget['age_h']:.1f} h (limits: "
+                     f"{budget['max_hours'] or '-'} h, {budget['max_total']})")
+        if budget["warning"]:
+            lines.append(f"  WARNING: {budget['warning']}")
     lines += ["", "jobs"]
     lines += [f"  {state:<10} {n:>7}" for state, n in doc["jobs"].items()]
     if doc["paper"]:

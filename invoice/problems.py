@@ -85,6 +85,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
                        "The next {stock} sheet in {printer} is {sheet} but the invoice is "
                        "{invoice}; it prints once the matching sheet is next (load it, or "
                        "spoil the sheets before it)."),
+    "offline.limit": ("离线限额已到：{detail_zh}。总部确认收到已打印的发票后自动继续。",
+                      "Offline limit reached: {detail_en}. It prints once head office has "
+                      "acknowledged the invoices already printed."),
 }
 
 

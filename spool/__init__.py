@@ -3,7 +3,7 @@
 Imports only the `invoice` layer.
 """
 
-from . import operations, paper
+from . import operations, outbox, paper
 from .db import SCHEMA_VERSION, SchemaTooNew, connect
 from .durable import atomic_write, fit_name, free_name, fsync_dir, move_file
 from .files import SpoolDir, display_name, new_source_id
@@ -30,6 +30,7 @@ __all__ = [
     "move_file",
     "new_source_id",
     "operations",
+    "outbox",
     "paper",
     "utc_now",
     "verify_chain",

@@ -113,6 +113,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX sheets_next ON sheets(printer, stock, state, id);
     CREATE INDEX sheets_invoice ON sheets(invoice_key);
     """,
+    # 3: the sync outbox (SPEC §11). Unsynced events are few next to the whole journal;
+    # a partial index keeps finding them cheap however long the journal grows.
+    """
+    CREATE INDEX events_unsynced ON events(seq) WHERE synced_at IS NULL;
+    CREATE INDEX events_unsynced_type ON events(type, seq) WHERE synced_at IS NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -78,6 +78,9 @@ class Journal:
         self.station = station
         self.clock = clock
         self.conn = db.connect(path)
+        # Called after a commit that appended events (the daemon wakes its sync worker).
+        self.on_event: Callable[[], None] | None = None
+        self._appended = False
         with _LOCKS_GUARD:
             self._write_lock = _WRITE_LOCKS.setdefault(str(path.resolve()), threading.Lock())
         db.migrate(self.conn)
@@ -112,8 +115,13 @@ class Journal:
                 yield self.conn
             except BaseException:
                 self.conn.execute("ROLLBACK")
+                self._appended = False
                 raise
             self.conn.execute("COMMIT")
+        if self._appended:
+            self._appended = False
+            if self.on_event is not None:
+                self.on_event()
 
     # -- events -------------------------------------------------------------------------
 
@@ -132,6 +140,7 @@ class Journal:
             " prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (seq, body["id"], body["at"], self.station, type_, job_id, invoice_key,
              canonical(body["payload"]), prev, event_hash(prev, body)))
+        self._appended = True
         return seq
 
     # -- the one place job states change ------------------------------------------------
@@ -258,9 +267,12 @@ class Journal:
         now = self.now()
         with self.transaction() as c:
             job = c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            self.transition(job_id, State.PRINTED, payload=payload)
-            paper.settle(c, job_id, "used", job["invoice_key"], None, now)
             record = invoice_record(json.loads(job["invoice_json"]))
+            # The total rides on the event: head office sees the amount, and the offline
+            # budget (unacknowledged printed totals) is summed from the outbox alone.
+            total = {"total": record["total"]} if record and record["total"] else {}
+            self.transition(job_id, State.PRINTED, payload={**(payload or {}), **total})
+            paper.settle(c, job_id, "used", job["invoice_key"], None, now)
             if record is None:
                 return  # a PDF whose number could not be read: known by its bytes only
             c.execute(

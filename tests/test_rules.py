@@ -223,7 +223,8 @@ def test_passing_case_is_valid(ctx: Context, label: str, name: str,
 def test_every_spec_code_has_a_failing_case() -> None:
     daemon_level = {"file.not_regular", "file.too_large", "file.duplicate", "seller.mismatch",
                     "total.tax_tolerance",  # tested below and end to end
-                    "paper.mismatch"}  # a reason to wait, not to reject: tests/test_paper.py
+                    # Reasons to wait, not to reject: tests/test_paper.py, tests/test_sync.py.
+                    "paper.mismatch", "offline.limit"}
     spec = (ROOT.parent / "shared" / "SPEC.md")
     listed = set(__import__("re").findall(r"`([a-z]+\.[a-z_]+)`", spec.read_text("utf-8"))) \
         if spec.exists() else set()

@@ -1,0 +1,106 @@
+"""`printstation sync [--now]` and `printstation reconcile [--json]`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+from typing import Any
+
+from printstation.config import Settings
+from printstation.spool import connect, outbox
+
+from . import views
+from .context import Context
+from .errors import EXIT_OK, CliError, ConfigInvalid, Unavailable, UsageError
+from .headoffice import HeadOffice, SyncError, TokenProblem, read_token
+from .syncing import SyncRunner
+
+
+def _client(settings: Settings) -> HeadOffice:
+    s = settings.sync
+    if not s.url:
+        raise UsageError("sync is off: set sync.url in the config")
+    try:
+        token = read_token(s.token_file)
+    except TokenProblem as exc:
+        raise ConfigInvalid(f"sync.token_file: {exc}") from None
+    return HeadOffice(s.url, token, s.timeout_s, s.ca_file)
+
+
+def _journal(settings: Settings) -> sqlite3.Connection | None:
+    path = settings.journal_path
+    return connect(path, readonly=True) if path.exists() else None
+
+
+def show(settings: Settings, as_json: bool, now: dt.datetime) -> int:
+    conn = _journal(settings)
+    doc = views.sync_state(conn, settings, views.runtime(settings, now), now)
+    print(json.dumps(doc, ensure_ascii=False, indent=2) if as_json
+          else "\n".join(views.sync_text(doc)))
+    return EXIT_OK
+
+
+def now_(ctx: Context, as_json: bool, now: dt.datetime) -> int:
+    """Ask the running daemon to sync at once; without one, send the backlog from here."""
+    settings = ctx.settings
+    if not settings.sync.url:
+        raise UsageError("sync is off: set sync.url in the config")
+    daemon = views.runtime(settings, now)
+    if daemon is not None:
+        try:
+            os.kill(daemon["pid"], signal.SIGUSR1)
+        except PermissionError:
+            raise CliError("may not signal the daemon: run as root or as user "
+                           "printstation") from None
+        print(f"asked the daemon (pid {daemon['pid']}) to sync now")
+        return EXIT_OK
+    runner = SyncRunner(ctx)
+    runner.setup()
+    try:
+        runner.client = _client(settings)
+        sent = 0
+        while runner.deliver():
+            sent += 1
+    except SyncError as exc:
+        raise Unavailable(f"head office: {exc}") from None
+    finally:
+        runner.teardown()
+    print(f"the daemon is not running; sent {sent} batch(es) from here")
+    return show(settings, as_json, now)
+
+
+def reconcile(settings: Settings, as_json: bool, now: dt.datetime) -> int:
+    """Printed invoices head office does not hold, asked of head office itself."""
+    conn = _journal(settings)
+    client = _client(settings)
+    try:
+        acked = client.acked_through(settings.station.id)
+    except SyncError as exc:
+        raise Unavailable(f"head office: {exc}") from None
+    finally:
+        client.close()
+    believed = outbox.acked_through(conn) if conn is not None else 0
+    missing = outbox.printed_after(conn, acked) if conn is not None else []
+    for item in missing:
+        item["age_s"] = round(outbox.age_s(item["printed_at"], now))
+    doc: dict[str, Any] = {"station": settings.station.id, "head_office_acked_through": acked,
+                           "station_believes_acked_through": believed,
+                           "unacknowledged": missing}
+    if as_json:
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"head office holds this station's events through seq {acked}")
+    if acked < believed:
+        print(f"  it acknowledged up to {believed} before (restored from a backup?): the "
+              "station sends the rest again")
+    if not missing:
+        print("every printed invoice is acknowledged")
+        return EXIT_OK
+    print(f"{len(missing)} printed invoice(s) not acknowledged:")
+    rows = [{**m, "printed_at": views.local_time(m["printed_at"]),
+             "age": views.age(m["printed_at"], now)} for m in missing]
+    print(views.table(rows, ["invoice", "total", "printed_at", "age", "job", "seq"]))
+    return EXIT_OK

@@ -1,0 +1,246 @@
+"""The sync stage (SPEC §11): deliver the journal to head office, in seq order, once.
+
+Delivery is at-least-once with stable seqs, and head office dedupes by station and seq,
+so the whole is exactly-once. The worker sends the events after head office's last
+`acked_through` in batches, and only an answer moves that mark: a reset after head
+office committed, or a timeout, just sends the same events again.
+
+Retries (tenacity) cover the temporary class only, with exponential backoff and full
+jitter capped by `backoff_max_s`, and `Retry-After` honoured. The sleep between tries
+is this runner's own: a new event ends a backoff early (but not a wait head office asked
+for), `sync --now` ends any wait, and shutdown raises out of it at once. A permanent
+4xx pauses sync until a reload or `sync --now`; a 409 halts it the same way, loudly.
+An outage is logged when it starts and when it ends, not on every try.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never
+from tenacity.wait import wait_random_exponential
+
+from printstation.spool import iso, outbox
+
+from . import logs
+from .context import Context
+from .headoffice import Conflict, HeadOffice, Permanent, Temporary, TokenProblem, read_token
+from .runner import JournalRunner
+
+# After a failed try, a new event may end the backoff early, but not sooner than this:
+# a station printing through an outage would otherwise try once per event.
+EVENT_WAKE_FLOOR_S = 1.0
+# When idle, ask head office this often whether it still holds what it acknowledged.
+VERIFY_EVERY_S = 300.0
+# Backoff grows from about this many seconds (full jitter: a random wait up to it).
+BACKOFF_BASE_S = 0.5
+
+
+class ShutdownRequested(Exception):
+    """Raised by the retry sleep when the daemon stops: no try happens after it."""
+
+
+class SyncRunner(JournalRunner):
+    name = "sync"
+    # An abandoned request is harmless (the events go again on the next start), so the
+    # daemon does not wait for one to finish when it stops.
+    stop_budget_s = 0.5
+
+    def __init__(self, ctx: Context):
+        super().__init__(ctx)
+        self.client: HeadOffice | None = None
+        self.state = "idle" if ctx.settings.sync.url else "off"
+        self.acked = 0
+        self.last_ok_at: str | None = None
+        self.last_error: str | None = None
+        self.last_error_at: str | None = None
+        self.next_attempt_at: str | None = None
+        self.outage_since: float | None = None
+        self.outage_tries = 0
+        self._kick = False
+        self._reconfigure = True
+        self._honour_wait = False
+        self._verify_now = False
+        self._verified_at = -float("inf")
+
+    # -- control, from the main thread ----------------------------------------------------
+
+    def kick(self) -> None:
+        """`sync --now`: end any wait, resume a paused or halted sync, and ask head office
+        what it holds."""
+        self._kick = self._verify_now = True
+        self.wake()
+
+    def reconfigure(self) -> None:
+        """After a reload: new URL, token or CA, and a paused sync tries again."""
+        self._reconfigure = True
+        self.wake()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"state": self.state, "url": self.ctx.settings.sync.url,
+                "acked_through": self.acked, "last_ok_at": self.last_ok_at,
+                "last_error": self.last_error, "last_error_at": self.last_error_at,
+                "next_attempt_at": self.next_attempt_at}
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        super().setup()
+        self.acked = outbox.acked_through(self.journal.conn)
+
+    def teardown(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        super().teardown()
+
+    def run_once(self) -> bool:
+        settings = self.ctx.settings.sync
+        if self._reconfigure or (self._kick and self.state in ("paused", "halted")):
+            self._reconfigure = self._kick = False
+            if self.client is not None:
+                self.client.close()
+                self.client = None
+            self.state = "idle" if settings.url else "off"
+        self._kick = False
+        if not settings.url or self.state in ("paused", "halted"):
+            return False
+        if self.client is None:
+            try:
+                token = read_token(settings.token_file)
+            except TokenProblem as exc:
+                self._stop_sync("paused", str(exc))
+                return False
+            self.client = HeadOffice(settings.url, token, settings.timeout_s, settings.ca_file)
+        retrying = Retrying(
+            retry=retry_if_exception_type(Temporary), wait=self._wait, sleep=self._sleep,
+            stop=stop_never, before_sleep=self._failed, reraise=True)
+        try:
+            return retrying(self.deliver)
+        except ShutdownRequested:
+            return False
+        except Permanent as exc:
+            self._stop_sync("paused", str(exc))
+        except Conflict as exc:
+            self._stop_sync("halted", f"{exc}; head office holds different events under the "
+                            "same seq: compare `printstation journal --verify` here with head "
+                            "office's copy before `printstation sync --now`")
+        return False
+
+    def deliver(self) -> bool:
+        """One request: the next batch, or nothing when head office has everything."""
+        assert self.client is not None
+        events = outbox.pending(self.journal.conn, self.ctx.settings.sync.batch)
+        if not events:
+            if self._verify_now or time.monotonic() - self._verified_at >= VERIFY_EVERY_S:
+                return self.verify()
+            self.state = "idle"
+            self._restored()
+            return False
+        self.state = "sending"
+        first, last = events[0]["seq"], events[-1]["seq"]
+        acked = self.client.post_events(self.ctx.settings.station.id, events)
+        synced, resent = outbox.acknowledge(self.journal, acked)
+        believed, self.acked = self.acked, outbox.acked_through(self.journal.conn)
+        self.last_ok_at = iso(self.ctx.clock())
+        if acked < believed:
+            logs.warning("sync.behind", acked_through=acked, believed=believed, resend=resent,
+                         note="head office holds less than it acknowledged before "
+                              "(restored from a backup?); sending again from there")
+            return True
+        if acked < first:
+            # Head office took none of a batch that follows what it holds: sending it
+            # again at once would loop, so this counts as a failed try.
+            raise Temporary(f"head office acknowledged none of seq {first}-{last} "
+                            f"(acked_through {acked})")
+        self._restored()
+        logs.debug("sync.sent", first=first, last=last, acked_through=acked, synced=synced)
+        return True
+
+    def verify(self) -> bool:
+        """Ask head office what it holds; True when it holds less and events must go again.
+
+        Done at start, when idle every VERIFY_EVERY_S, and on `sync --now`, so a head
+        office restored from a backup is noticed even when nothing new is printed.
+        """
+        assert self.client is not None
+        acked = self.client.acked_through(self.ctx.settings.station.id)
+        self._verified_at, self._verify_now = time.monotonic(), False
+        self.last_ok_at = iso(self.ctx.clock())
+        if acked >= self.acked:
+            self.state = "idle"
+            self._restored()
+            return False
+        _, resent = outbox.acknowledge(self.journal, acked)
+        logs.warning("sync.behind", acked_through=acked, believed=self.acked, resend=resent,
+                     note="head office holds less than it acknowledged before "
+                          "(restored from a backup?); sending again from there")
+        self.acked = outbox.acked_through(self.journal.conn)
+        return True
+
+    # -- retry policy ------------------------------------------------------------------
+
+    def _wait(self, retry_state: RetryCallState) -> float:
+        """Retry-After when head office sent one; else capped exponential, full jitter."""
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(error, Temporary) and error.retry_after is not None:
+            self._honour_wait = True
+            return error.retry_after
+        self._honour_wait = False
+        backoff = wait_random_exponential(multiplier=BACKOFF_BASE_S,
+                                          max=self.ctx.settings.sync.backoff_max_s)
+        return backoff(retry_state)
+
+    def _failed(self, retry_state: RetryCallState) -> None:
+        """Before each sleep: remember the error; log an outage once, when it begins."""
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        wait_s = retry_state.upcoming_sleep
+        self.state = "retrying"
+        self.last_error, self.last_error_at = str(error), iso(self.ctx.clock())
+        self.next_attempt_at = iso(self.ctx.clock() + dt.timedelta(seconds=wait_s))
+        self.outage_tries += 1
+        if self.outage_since is None:
+            self.outage_since = time.monotonic()
+            logs.warning("sync.outage", url=self.ctx.settings.sync.url, error=error,
+                         retry_in_s=f"{wait_s:.1f}")
+        else:
+            logs.debug("sync.retry", error=error, wait_s=f"{wait_s:.1f}")
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait between tries; raises `ShutdownRequested` the moment the daemon stops."""
+        start = time.monotonic()
+        deadline = start + seconds
+        early_from = None if self._honour_wait else start + min(seconds, EVENT_WAKE_FLOOR_S)
+        woken_by_event = False
+        while True:
+            if self.stopping:
+                raise ShutdownRequested
+            if self._kick:
+                self._kick = False
+                break
+            now = time.monotonic()
+            if now >= deadline or (woken_by_event and early_from is not None
+                                   and now >= early_from):
+                break
+            until = deadline if not woken_by_event or early_from is None else early_from
+            if self._wake.wait(until - now):
+                self._wake.clear()
+                woken_by_event = True
+        self.beat = time.monotonic()
+        self.next_attempt_at = None
+
+    def _restored(self) -> None:
+        if self.outage_since is not None:
+            logs.info("sync.restored", url=self.ctx.settings.sync.url,
+                      outage_s=f"{time.monotonic() - self.outage_since:.1f}",
+                      tries=self.outage_tries + 1)
+            self.outage_since, self.outage_tries = None, 0
+        self.last_error = None
+        self.next_attempt_at = None
+
+    def _stop_sync(self, state: str, error: str) -> None:
+        self.state, self.last_error, self.last_error_at = state, error, iso(self.ctx.clock())
+        self.next_attempt_at = None
+        logs.error(f"sync.{state}", url=self.ctx.settings.sync.url, error=error,
+                   resume="printstation sync --now, or a reload")

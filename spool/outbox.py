@@ -1,0 +1,114 @@
+"""The outbox: journal events head office has not acknowledged (SPEC §11).
+
+An event is synced when head office's `acked_through` covers its seq. What the station
+believes head office holds is kept in `meta` as `sync.acked_through`; when head office
+answers with less (it restored a backup), the events above its answer become unsynced
+again and are sent once more. Head office dedupes by station and seq, so sending twice
+is harmless; losing one is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .journal import Journal
+
+ACKED_KEY = "sync.acked_through"
+
+
+def wire_event(row: sqlite3.Row) -> dict[str, Any]:
+    """One event as head office receives it: the hashed body plus its two hashes."""
+    return {"seq": row["seq"], "id": row["id"], "at": row["at"], "station": row["station"],
+            "type": row["type"], "job_id": row["job_id"], "invoice_key": row["invoice_key"],
+            "payload": json.loads(row["payload"]), "prev_hash": row["prev_hash"],
+            "hash": row["hash"]}
+
+
+def acked_through(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (ACKED_KEY,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def pending(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """The next events to send, in seq order, starting after what head office holds."""
+    rows = conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                        (acked_through(conn), limit)).fetchall()
+    return [wire_event(row) for row in rows]
+
+
+def acknowledge(journal: Journal, acked: int) -> tuple[int, int]:
+    """Record head office's `acked_through`; returns (newly synced, made unsynced again).
+
+    Events up to `acked` are marked synced. Any above it that were marked synced are
+    cleared: head office no longer holds them, so they go out again.
+    """
+    now = journal.now()
+    with journal.transaction() as c:
+        last = c.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        # Head office cannot hold events this station never wrote; if it says so, this
+        # journal was restored from a backup, and the next new event will meet a 409.
+        acked = min(acked, last)
+        synced = c.execute("UPDATE events SET synced_at = ? WHERE synced_at IS NULL"
+                           " AND seq <= ?", (now, acked)).rowcount
+        resent = c.execute("UPDATE events SET synced_at = NULL WHERE synced_at IS NOT NULL"
+                           " AND seq > ?", (acked,)).rowcount
+        c.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
+                  " value = excluded.value", (ACKED_KEY, str(acked)))
+    return synced, resent
+
+
+@dataclass(frozen=True)
+class Backlog:
+    events: int
+    oldest_at: str | None
+
+
+def backlog(conn: sqlite3.Connection) -> Backlog:
+    count, oldest = conn.execute(
+        "SELECT count(*), min(at) FROM events WHERE synced_at IS NULL").fetchone()
+    return Backlog(count, oldest)
+
+
+@dataclass(frozen=True)
+class Unacknowledged:
+    """Printed invoices head office does not hold yet: the offline budget's use."""
+
+    printed: int
+    oldest_at: str | None
+    total: Decimal
+
+
+def unacknowledged_printed(conn: sqlite3.Connection) -> Unacknowledged:
+    rows = conn.execute("SELECT at, payload FROM events WHERE synced_at IS NULL"
+                        " AND type = 'job.printed' ORDER BY seq").fetchall()
+    total = sum((_total(json.loads(r["payload"])) for r in rows), Decimal("0"))
+    return Unacknowledged(len(rows), rows[0]["at"] if rows else None, total)
+
+
+def printed_after(conn: sqlite3.Connection, seq: int) -> list[dict[str, Any]]:
+    """Printed invoices whose `job.printed` event is above `seq` (for reconcile)."""
+    rows = conn.execute("SELECT seq, at, job_id, invoice_key, payload FROM events"
+                        " WHERE type = 'job.printed' AND seq > ? ORDER BY seq", (seq,))
+    return [{"seq": r["seq"], "printed_at": r["at"], "job": r["job_id"],
+             "invoice": r["invoice_key"], "total": str(_total(json.loads(r["payload"])))}
+            for r in rows]
+
+
+def age_s(at: str | None, now: dt.datetime) -> float:
+    """Seconds from a stored `...Z` time to `now` (0 when there is none)."""
+    if at is None:
+        return 0.0
+    then = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return max(0.0, (now - then).total_seconds())
+
+
+def _total(payload: dict[str, Any]) -> Decimal:
+    try:
+        return Decimal(str(payload.get("total") or "0"))
+    except InvalidOperation:
+        return Decimal("0")
