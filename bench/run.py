@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["validate.py", "render.py", "pickup.py", "cups_latency.py"]
+BENCHES = ["validate.py", "render.py", "pickup.py", "cups_latency.py", "sync.py"]
 
 if __name__ == "__main__":
     here = Path(__file__).parent

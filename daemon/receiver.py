@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import socket
 import sqlite3
 import ssl
 import threading
@@ -209,6 +210,12 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "printstation-receiver"
     store: Store
     tokens: Tokens
+
+    def setup(self) -> None:
+        super().setup()
+        # The status line and headers go out in one write, the body in another: without
+        # TCP_NODELAY, Nagle holds the body back until the client's delayed ACK (40 ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is logged by the handlers themselves

@@ -168,6 +168,12 @@ class SyncRunner(JournalRunner):
         acked = self.client.acked_through(self.ctx.settings.station.id)
         self._verified_at, self._verify_now = time.monotonic(), False
         self.last_ok_at = iso(self.ctx.clock())
+        if acked > self.journal.last_seq():
+            # Head office holds events this journal never wrote: it was replaced or
+            # restored from an older backup. The next new event meets a 409 and halts.
+            logs.error("sync.ahead", acked_through=acked, last_seq=self.journal.last_seq(),
+                       note="head office holds more events than this journal: was the "
+                            "journal restored or replaced?")
         if acked >= self.acked:
             self.state = "idle"
             self._restored()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from faultproxy import FaultProxy
-from headoffice import Receiver, add_sync, verify_received
+from headoffice import TOKEN, Receiver, add_sync, verify_received
 from kit import EXE, Station, drop_by_rename, invoice, running, wait_for, write_config
 
 
@@ -236,3 +237,97 @@ def test_offline_amount_limit_counts_the_job_itself(tmp_path: Path) -> None:
         wait_for(lambda: printed_count(station) == 2, what="two printed")
     assert [j["invoice_key"][-8:] for j in held] == ["00050002"]
     assert "exceeds the limit" in json.loads(held[0]["errors"])[0]["en"]
+
+
+def test_a_different_event_under_a_held_seq_halts_sync_loudly(tmp_path: Path,
+                                                              receiver: Receiver) -> None:
+    station = station_at(tmp_path)
+    add_sync(station, receiver.url)
+    with running(station):
+        drop_by_rename(station, "a.json", json.dumps(invoice("00060001")).encode())
+        wait_for(lambda: printed_count(station) == 1 and sync_doc(station)["backlog"] == 0,
+                 what="synced")
+    # The station's journal is lost and started afresh: its seq 1 is not head office's.
+    for path in station.data.glob("journal.db*"):
+        path.unlink()
+    with running(station):
+        drop_by_rename(station, "b.json", json.dumps(invoice("00060002")).encode())
+        doc = wait_for(lambda: (d := sync_doc(station))["state"] == "halted" and d,
+                       what="sync halted")
+        check = station.cli("status", "--check")
+        log = station.log_text()
+    assert "HTTP 409" in doc["last_error"] and "sync --now" in doc["last_error"]
+    assert check.returncode == 1 and "sync is halted" in check.stdout
+    assert "level=error event=sync.halted" in log and "level=error event=sync.ahead" in log
+    assert receiver.station()["acked_through"] < 10  # nothing of the new journal was taken
+
+
+def test_a_wrong_token_pauses_sync_until_a_reload(tmp_path: Path, receiver: Receiver) -> None:
+    station = station_at(tmp_path)
+    token_file = add_sync(station, receiver.url, token="not-the-token")
+    with running(station):
+        drop_by_rename(station, "a.json", json.dumps(invoice("00070001")).encode())
+        doc = wait_for(lambda: (d := sync_doc(station))["state"] == "paused" and d,
+                       what="sync paused")
+        assert "HTTP 401" in doc["last_error"] and doc["backlog"] > 0
+        token_file.write_text(TOKEN)
+        station.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: (d := sync_doc(station))["backlog"] == 0 and d["state"] == "idle",
+                 what="synced after the reload")
+        log = station.log_text()
+    assert log.count("event=sync.paused") == 1  # a permanent error is not retried
+    assert verify_received(receiver, station) > 0
+
+
+def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    station = station_at(tmp_path)
+    token_file = add_sync(station, "https://ho.example.com")
+    token_file.chmod(0o644)
+    done = subprocess.run([str(EXE), "--config", str(station.config), "run"],
+                          capture_output=True, text=True, timeout=30, cwd=station.folder)
+    assert done.returncode == 78
+    assert "readable by others" in done.stderr and "chmod o-r" in done.stderr
+
+
+def make_tls(folder: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a server certificate for 127.0.0.1 signed by it."""
+    ca_key, ca, key, csr, cert = (folder / n for n in
+                                  ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = folder / "san.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    for cmd in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=printstation test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ):
+        subprocess.run(["openssl", *map(str, cmd)], check=True, capture_output=True)
+    return ca, cert, key
+
+
+def test_https_verifies_head_office_against_the_configured_ca(tmp_path: Path) -> None:
+    ca, cert, key = make_tls(tmp_path)
+    ho = Receiver(tmp_path / "ho")
+    ho.start("--tls-cert", str(cert), "--tls-key", str(key))
+    url = f"https://127.0.0.1:{ho.port}"
+    try:
+        trusting = Station(tmp_path / "a", write_config(tmp_path / "a"))
+        add_sync(trusting, url, ca_file=str(ca))
+        with running(trusting):
+            drop_by_rename(trusting, "a.json", json.dumps(invoice("00080001")).encode())
+            wait_for(lambda: printed_count(trusting) == 1 and
+                     sync_doc(trusting)["backlog"] == 0, what="synced over TLS")
+        assert verify_received(ho, trusting) > 0
+        # Without the CA the same server is not trusted; nothing turns the check off.
+        doubting = Station(tmp_path / "a", trusting.config)
+        doubting.config.write_text(trusting.config.read_text().replace(
+            f'ca_file = "{ca}"', 'ca_file = ""'))
+        done = doubting.cli("sync", "--now")
+    finally:
+        ho.stop()
+    assert done.returncode == 69
+    assert "not trusted" in done.stderr and "sync.ca_file" in done.stderr
