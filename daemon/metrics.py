@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
-from printstation.spool import atomic_write
+from printstation.spool import atomic_write, outbox
 
 from .context import Context
 from .runner import JournalRunner
@@ -106,12 +106,22 @@ class MetricsRunner(JournalRunner):
         backlog, oldest = conn.execute(
             "SELECT count(*), min(at) FROM events WHERE synced_at IS NULL").fetchone()
         age = _seconds(self.journal.now(), oldest) if oldest else 0.0
+        # With sync off nothing is ever acknowledged: no budget, and no scan to make.
+        unacknowledged = outbox.unacknowledged_printed(conn).total \
+            if self.ctx.settings.sync.url else Decimal(0)
         out += ["# HELP printstation_sync_backlog_events Journal events head office lacks.",
                 "# TYPE printstation_sync_backlog_events gauge",
                 f"printstation_sync_backlog_events {backlog}",
                 "# HELP printstation_sync_backlog_age_seconds Age of the oldest of them.",
                 "# TYPE printstation_sync_backlog_age_seconds gauge",
                 f"printstation_sync_backlog_age_seconds {age:.3f}",
+                "# HELP printstation_sync_acked_through Highest seq head office acknowledged.",
+                "# TYPE printstation_sync_acked_through gauge",
+                f"printstation_sync_acked_through {outbox.acked_through(conn)}",
+                "# HELP printstation_offline_unacknowledged_yuan Printed totals head office "
+                "has not acknowledged (the offline budget's use).",
+                "# TYPE printstation_offline_unacknowledged_yuan gauge",
+                f"printstation_offline_unacknowledged_yuan {unacknowledged}",
                 "# HELP printstation_printer_up 1 when the printer's worker runs without error.",
                 "# TYPE printstation_printer_up gauge"]
         out += [f'printstation_printer_up{{printer="{_label(name)}"}} {int(up)}'

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.parse
 from collections.abc import Mapping
 
 from printstation.config import Settings, Stock, load_settings, load_stocks
@@ -223,6 +224,12 @@ def check_sync(settings: Settings) -> None:
         raise ConfigInvalid(f"sync.token_file: {exc}") from None
     if settings.sync.ca_file is not None and not settings.sync.ca_file.is_file():
         raise ConfigInvalid(f"sync.ca_file: {settings.sync.ca_file}: no such file")
+    host = urllib.parse.urlsplit(settings.sync.url).hostname or ""
+    if settings.sync.url.startswith("http://") and host not in ("127.0.0.1", "::1",
+                                                                 "localhost"):
+        logs.warning("sync.plain_http", url=settings.sync.url,
+                     note="the token and the journal cross the network unencrypted; "
+                          "use https")
 
 
 def _structure(settings: Settings) -> tuple:

@@ -182,6 +182,29 @@ def test_sigterm_during_a_long_retry_after_stops_within_2_s(tmp_path: Path,
     assert "retry_in_s=3600.0" in station.log_text()
 
 
+def test_sigterm_during_a_hanging_request_does_not_wait_for_it(tmp_path: Path,
+                                                               receiver: Receiver) -> None:
+    proxy = FaultProxy(receiver.port, slow_s=60)
+    proxy.push("pass", "slow")  # the first request asks what head office holds
+    station = station_at(tmp_path)
+    add_sync(station, proxy.url, timeout_s=60)
+    try:
+        with running(station):
+            drop_by_rename(station, "a.json", json.dumps(invoice("00030002")).encode())
+            wait_for(lambda: proxy.counts["slow"] == 1, what="a request hanging")
+            code, took = station.stop()
+        assert code == 0 and took < 2.0, (code, took)
+        # The request had reached head office; its answer never came back. After the
+        # restart the station sends those events again, and head office counts the
+        # repeat as duplicates.
+        with running(station):
+            wait_for(lambda: sync_doc(station)["backlog"] == 0 or None, what="synced")
+    finally:
+        proxy.close()
+    assert receiver.station()["duplicates"] > 0
+    assert verify_received(receiver, station) > 0
+
+
 def test_offline_limit_holds_new_jobs_until_head_office_catches_up(tmp_path: Path) -> None:
     ho = Receiver(tmp_path / "ho")
     ho.start()
