@@ -26,6 +26,7 @@ from printstation.spool import iso, outbox
 
 from . import logs
 from .context import Context
+from .crash import crash_point
 from .headoffice import Conflict, HeadOffice, Permanent, Temporary, TokenProblem, read_token
 from .runner import JournalRunner
 
@@ -141,6 +142,7 @@ class SyncRunner(JournalRunner):
         self.state = "sending"
         first, last = events[0]["seq"], events[-1]["seq"]
         acked = self.client.post_events(self.ctx.settings.station.id, events)
+        crash_point("sync_after_post")
         synced, resent = outbox.acknowledge(self.journal, acked)
         believed, self.acked = self.acked, outbox.acked_through(self.journal.conn)
         self.last_ok_at = iso(self.ctx.clock())

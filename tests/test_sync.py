@@ -354,3 +354,20 @@ def test_https_verifies_head_office_against_the_configured_ca(tmp_path: Path) ->
         ho.stop()
     assert done.returncode == 69
     assert "not trusted" in done.stderr and "sync.ca_file" in done.stderr
+
+
+def test_killed_between_delivery_and_its_record_resends_and_loses_nothing(
+        tmp_path: Path, receiver: Receiver) -> None:
+    station = station_at(tmp_path)
+    add_sync(station, receiver.url)
+    station.start({"PRINTSTATION_CRASH_AT": "sync_after_post"})
+    drop_by_rename(station, "a.json", json.dumps(invoice("00090001")).encode())
+    assert station.proc.wait(15) == -signal.SIGKILL
+    station.kill()
+    held_before = receiver.station()["acked_through"]
+    assert held_before > 0  # head office committed what the station never recorded
+    with running(station):
+        wait_for(lambda: printed_count(station) == 1 and sync_doc(station)["backlog"] == 0,
+                 what="printed and synced after the restart")
+    assert receiver.station()["duplicates"] >= held_before
+    assert verify_received(receiver, station) > held_before
