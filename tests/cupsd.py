@@ -17,12 +17,14 @@ from kit import ROOT
 
 PPD = ROOT / "drivers" / "ppd"
 BACKEND = """#!/bin/sh
-# keep:/DIR - each job to its own file in DIR (CUPS's file: device keeps only the last).
+# keep:/DIR - each job to its own file in DIR (CUPS's file: device keeps only the last),
+# with the job's title beside it in .title (the soak maps outputs to journal jobs by it).
 if [ $# -eq 0 ]; then echo 'direct keep "Unknown" "printstation test backend"'; exit 0; fi
 dir="${DEVICE_URI#keep:}"
 [ -e "$dir/.fail" ] && { echo "ERROR: device failure (test)" >&2; exit 1; }
 out="$dir/job-$(printf %06d "$1")-$(date +%s%N).out"
 if [ $# -ge 6 ]; then cat "$6" > "$out.tmp"; else cat > "$out.tmp"; fi
+printf '%s' "$3" > "$out.title"
 mv "$out.tmp" "$out"
 """
 
