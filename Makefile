@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench install uninstall system-packages venv clean
+.PHONY: run test lint bench soak install uninstall system-packages venv clean
 
 run: venv
 	$(VENV)/bin/printstation run
@@ -19,6 +19,9 @@ lint: venv
 
 bench: venv
 	$(VENV)/bin/python bench/run.py
+
+soak: venv
+	$(VENV)/bin/python bench/soak.py
 
 install:
 	bash scripts/install

@@ -73,6 +73,7 @@ stocks = ["vat-ordinary"]
 in_flight = 2
 """
 SHEETS = ("1100223130", "00000001", "00099999")
+FINAL = ("printed", "rejected", "failed", "cancelled")
 
 
 @dataclass
@@ -336,8 +337,12 @@ class Soak:
 
         def quiet() -> bool:
             with self.db() as conn:
+                # A file stays in the spool while a job of it is `uncertain`: it waits for
+                # an operator's `resolve`, which the soak does not give.
                 open_sources = conn.execute(
-                    "SELECT count(*) FROM sources WHERE state NOT IN ('archived', 'rejected')"
+                    "SELECT count(*) FROM sources s WHERE state NOT IN ('archived', 'rejected')"
+                    " AND EXISTS (SELECT 1 FROM jobs j WHERE j.source_id = s.id AND j.state"
+                    " NOT IN ('printed', 'rejected', 'failed', 'cancelled', 'uncertain'))"
                 ).fetchone()[0]
                 moving = conn.execute(
                     "SELECT count(*) FROM jobs WHERE state NOT IN ('printed', 'rejected',"
@@ -367,33 +372,49 @@ class Soak:
             sheets = conn.execute("SELECT * FROM sheets WHERE state != 'loaded' OR job_id"
                                   " IS NOT NULL").fetchall()
 
-        # Printed exactly once, counted on paper (the CUPS output files).
+        # Printed exactly once, counted on paper (the CUPS output files). Each output is
+        # tied to its journal job by the CUPS job title, and to its CUPS job by file name.
         printed_by_key: Counter[str] = Counter()
+        cups_jobs: dict[str, set[str]] = {}
+        partial: Counter[str] = Counter()
         outputs = 0
         for queue in ("soak-front", "soak-back"):
-            for out in self.cupsd.outputs(queue):
+            for out in sorted(self.cupsd.out(queue).glob("job-*.out*")):
+                if out.name.endswith(".title"):
+                    continue
+                cups_id = out.name.split("-")[1]
+                if out.name.endswith(".tmp"):
+                    # The backend was killed mid-job (cupsd stopped): a spoiled sheet.
+                    matching = [j for j in jobs.values()
+                                if j["cups_job_id"] == str(int(cups_id))
+                                and j["printer"] == queue.removeprefix("soak-")]
+                    if matching:
+                        partial[matching[0]["invoice_key"]] += 1
+                    continue
                 outputs += 1
-                title = Path(f"{out}.title").read_text() if Path(f"{out}.title").exists() \
-                    else ""
+                title_file = Path(f"{out}.title")
+                title = title_file.read_text() if title_file.exists() else ""
                 job = jobs.get(title.removeprefix("printstation:"))
                 if job is None:
                     v.append(f"{out.name}: output of no journal job (title {title!r})")
                     continue
                 printed_by_key[job["invoice_key"]] += 1
+                cups_jobs.setdefault(job["invoice_key"], set()).add(f"{queue}:{cups_id}")
         valid = {k for d in self.drops if d.expect == "printed" for k in d.keys}
         uncertain = {j["invoice_key"]: j for j in jobs.values() if j["state"] == "uncertain"}
         for key in sorted(valid):
             found = printed_by_key.get(key, 0)
-            if key in uncertain:
-                if found > 1:
-                    v.append(f"{key}: printed {found} times (job uncertain)")
-            elif found != 1:
+            if len(cups_jobs.get(key, ())) > 1:
+                v.append(f"{key}: handed to CUPS {len(cups_jobs[key])} times: "
+                         f"{sorted(cups_jobs[key])}")
+            elif key not in uncertain and found != 1:
                 v.append(f"{key}: printed {found} times, not once")
         for key in set(printed_by_key) - valid:
             v.append(f"{key}: printed but never a valid drop")
-        for key, job in uncertain.items():
-            self.notes.append(f"uncertain: job {job['id']} invoice {key} ({job['reason']}); "
-                              f"on paper {printed_by_key.get(key, 0)} time(s)")
+        for key, job in sorted(uncertain.items()):
+            self.notes.append(f"uncertain: job {job['id']} invoice {key} ({job['reason']}), "
+                              f"CUPS job {job['cups_job_id']} on {job['printer']}: "
+                              + _cause(printed_by_key.get(key, 0), partial.get(key, 0)))
         printed_jobs = [j for j in jobs.values() if j["state"] == "printed"]
         if len(printed_jobs) != len(valid) - len(uncertain):
             v.append(f"{len(printed_jobs)} printed jobs for {len(valid)} valid invoices "
@@ -421,12 +442,23 @@ class Soak:
             if index in groups:
                 members = [drop, *groups[index]]
                 states = [self._state(by_name, m) for m in members]
-                if states.count("archived") != 1 or states.count("rejected") != len(members) - 1:
+                # An `open` member waits on an uncertain job: it counts as the one taken.
+                taken = states.count("archived") + states.count("open")
+                if taken != 1 or states.count("rejected") != len(members) - 1:
                     v.append(f"{drop.name[:60]!r} and its copies ended {states}: one must "
                              "print, the others be rejected")
                 elif states[0] != "archived":
                     self.counts["copies claimed before their original"] += 1
-            elif drop.after < 0 and state != drop.expect:
+            if row["state"] == "open":
+                waiting = [j for j in jobs.values() if j["source_id"] == row["id"]
+                           and j["state"] not in FINAL]
+                if not waiting or any(j["state"] != "uncertain" for j in waiting):
+                    states = [j["state"] for j in waiting]
+                    v.append(f"{drop.name[:60]!r}: still open, jobs {states}")
+                elif _sha256(spool.path(row["spool_name"])) != drop.sha256:
+                    v.append(f"{drop.name[:60]!r}: spooled copy differs")
+                continue
+            if index not in groups and drop.after < 0 and state != drop.expect:
                 v.append(f"{drop.name[:60]!r}: {row['state']}, expected {drop.expect}")
                 continue
             if state == "printed":
@@ -441,8 +473,9 @@ class Soak:
                     v.append(f"{drop.name[:60]!r}: missing at {where}")
             elif not where.is_file() or _sha256(where) != drop.sha256:
                 v.append(f"{drop.name[:60]!r}: not byte-identical at {where}")
+        waiting_files = {r["spool_name"] for r in sources if r["state"] == "open"}
         leftovers = list(self.station.inbox.iterdir()) + \
-            [p for p in (self.station.data / "spool").iterdir()]
+            [p for p in (self.station.data / "spool").iterdir() if p.name not in waiting_files]
         if leftovers:
             v.append(f"left behind: {[p.name[:40] for p in leftovers[:5]]}")
         if len(sources) != len(self.drops):
@@ -492,6 +525,22 @@ class Soak:
             thing = getattr(self, part, None)
             if thing is not None:
                 (thing.close if part != "receiver" else thing.stop)()
+
+
+def _cause(complete: int, cut: int) -> str:
+    """What the paper shows for an uncertain job, and how CUPS got there."""
+    if complete > 1:
+        return (f"{complete} complete outputs of one CUPS job: cupsd was stopped after the "
+                "backend finished and ran the job again when it came back")
+    if complete and cut:
+        return ("cut off when cupsd was stopped, then run again by CUPS: one complete "
+                "output and one spoiled sheet")
+    if complete:
+        return ("one complete output, but CUPS ended the job as stopped or aborted (cupsd "
+                "was restarted around it)")
+    if cut:
+        return "cut off when cupsd was stopped, and not run again: a spoiled sheet"
+    return "stopped by the cupsd restart before any output"
 
 
 def _sha256(path: Path) -> str:

@@ -1,0 +1,194 @@
+"""The daemon as a long-running service: memory, idle CPU and start-up (issue 9).
+
+One daemon (directory printer) is fed 20,000 invoices in batch files of 100:
+
+- resident memory (VmRSS) right after READY with an empty journal (the baseline), after
+  1,000 jobs and after 20,000 jobs, and the growth from 1,000 to 20,000;
+- CPU used over 60 s with nothing to do, against `inotifywait -m` on the same folder over
+  the same 60 s (the least a hot folder costs);
+- start-up to READY=1 (read from a real NOTIFY_SOCKET, as systemd would) with a journal
+  of 10,000 jobs (a copy taken by `printstation backup` at that point), against start-up
+  with an empty journal.
+
+    .venv/bin/python bench/service.py [--jobs 20000] [--idle 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXE = Path(sys.executable).parent / "printstation"
+SAMPLE = json.loads((ROOT / "config" / "samples" / "vat-special.json").read_text("utf-8"))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def config(root: Path) -> Path:
+    path = root / "printstation.toml"
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"""
+[station]
+id = "BENCH"
+data_dir = "{root}/data"
+[intake]
+drop_dir = "{root}/inbox"
+[printers.pdf]
+driver = "directory"
+path = "{root}/printed"
+stocks = ["vat-special"]
+""", encoding="utf-8")
+    return path
+
+
+def start(cfg: Path, log: Path) -> tuple[subprocess.Popen, float]:
+    """Start the daemon; returns it and the seconds until it sent READY=1."""
+    sock_path = cfg.parent / "notify.sock"
+    sock_path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(60)
+    started = time.perf_counter()
+    proc = subprocess.Popen([EXE, "--config", cfg, "run"], stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT,
+                            env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
+    while True:
+        message = sock.recv(4096).decode()
+        if "READY=1" in message.split("\n"):
+            took = time.perf_counter() - started
+            sock.close()
+            return proc, took
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / TICKS
+
+
+def printed(root: Path) -> int:
+    db = root / "data" / "journal.db"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        return conn.execute("SELECT count(*) FROM jobs WHERE state = 'printed'").fetchone()[0]
+
+
+def feed(root: Path, first: int, count: int, timeout: float = 1800) -> float:
+    """Drop `count` invoices in batch files of 100; seconds until all printed."""
+    staging = root / "staging"
+    staging.mkdir(exist_ok=True)
+    before = printed(root)
+    started = time.perf_counter()
+    for start_at in range(first, first + count, 100):
+        docs = [{**SAMPLE, "number": f"{n:08d}"} for n in range(start_at, start_at + 100)]
+        name = f"batch-{start_at}.json"
+        (staging / name).write_text(json.dumps({"invoices": docs}, ensure_ascii=False))
+        os.rename(staging / name, root / "inbox" / name)
+    while printed(root) < before + count:
+        if time.perf_counter() - started > timeout:
+            raise TimeoutError("backlog did not finish")
+        time.sleep(0.5)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--idle", type=float, default=60.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        root = base / "station"
+        cfg = config(root)
+        log = base / "daemon.log"
+
+        empty_proc, empty_ready = start(cfg, log)
+        time.sleep(2)  # let the first metrics pass and rescans happen
+        rss_empty = rss_mib(empty_proc.pid)
+        took_1k = feed(root, 10_000_000, 1000)
+        rss_1k = rss_mib(empty_proc.pid)
+        took_9k = feed(root, 10_001_000, 9000)
+        backup = base / "backup-10k"
+        subprocess.run([EXE, "--config", cfg, "backup", backup], check=True,
+                       capture_output=True)
+        took_rest = feed(root, 10_010_000, args.jobs - 10_000)
+        time.sleep(6)  # the metrics pass after the last job
+        rss_20k = rss_mib(empty_proc.pid)
+
+        # Idle: the daemon with its 20,000 jobs, and inotifywait on the same drop folder.
+        watcher = subprocess.Popen(["inotifywait", "-m", "-q", "-e", "moved_to",
+                                    str(root / "inbox")], stdout=subprocess.DEVNULL)
+        time.sleep(1)
+        ours0, theirs0 = cpu_s(empty_proc.pid), cpu_s(watcher.pid)
+        time.sleep(args.idle)
+        idle_ours = (cpu_s(empty_proc.pid) - ours0) / args.idle * 100
+        idle_theirs = (cpu_s(watcher.pid) - theirs0) / args.idle * 100
+        watcher.terminate()
+        stop(empty_proc)
+
+        # Start-up with 10,000 journaled jobs, against an empty journal.
+        seeded = base / "seeded"
+        seeded_cfg = config(seeded)
+        (seeded / "data").mkdir()
+        shutil.copy(backup / "journal.db", seeded / "data" / "journal.db")
+        fresh_cfg = config(base / "fresh")
+        times_10k, times_empty = [], []
+        for _ in range(3):
+            proc, took = start(seeded_cfg, log)
+            times_10k.append(took)
+            stop(proc)
+            proc, took = start(fresh_cfg, log)
+            times_empty.append(took)
+            stop(proc)
+        with sqlite3.connect(seeded / "data" / "journal.db") as conn:
+            seeded_jobs = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+
+    total = 1000 + 9000 + (args.jobs - 10_000)
+    print(f"resident memory (VmRSS) of one daemon fed {total:,} invoices "
+          f"(batch files of 100, directory printer); target: growth ≤ 10 %, under 120 MB")
+    print("| | MiB |")
+    print("|---|---|")
+    print(f"| baseline: after READY, empty journal | {rss_empty:.1f} |")
+    print(f"| after 1,000 jobs | {rss_1k:.1f} |")
+    print(f"| after {total:,} jobs | {rss_20k:.1f} |")
+    print(f"| growth 1,000 → {total:,} | {(rss_20k / rss_1k - 1) * 100:+.1f} % |")
+    print(f"\nthroughput while feeding: {1000 / took_1k:.0f}, {9000 / took_9k:.0f} and "
+          f"{(args.jobs - 10_000) / took_rest:.0f} invoices/s for the three parts")
+    print(f"\nidle CPU over {args.idle:.0f} s with nothing to do (target ≤ 1 %)")
+    print("| | CPU % |")
+    print("|---|---|")
+    print(f"| printstation run, {total:,} jobs journaled | {idle_ours:.2f} |")
+    print(f"| baseline: inotifywait -m on the same folder | {idle_theirs:.2f} |")
+    print("\nstart-up to READY=1 on NOTIFY_SOCKET (best of 3; target ≤ 2 s with 10,000 jobs)")
+    print("| | seconds |")
+    print("|---|---|")
+    print(f"| {seeded_jobs:,} jobs in the journal | {min(times_10k):.2f} |")
+    print(f"| baseline: empty journal | {min(times_empty):.2f} |")
+    print(f"| ratio | {min(times_10k) / min(times_empty):.2f} |")
+    print(f"\n(first start-up of this run, empty journal: {empty_ready:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
