@@ -32,12 +32,14 @@ def invoice_bytes(n: int) -> bytes:
     return json.dumps({**SAMPLE, "number": f"{n:08d}"}, ensure_ascii=False).encode()
 
 
-def wait_count(folder: Path, count: int, timeout: float = 120) -> None:
+def wait_count(folder: Path, count: int, timeout: float = 120, poll: float = 0.0005) -> None:
+    """Until `count` PDFs are in `folder`. A backlog polls less often: listing a folder of
+    thousands every 0.5 ms would take a core from the thing measured."""
     deadline = time.perf_counter() + timeout
     while sum(1 for e in os.scandir(folder) if e.name.endswith(".pdf")) < count:
         if time.perf_counter() > deadline:
             raise TimeoutError(f"{folder}: fewer than {count} PDFs after {timeout}s")
-        time.sleep(0.0005)
+        time.sleep(poll)
 
 
 def measure(inbox: Path, out: Path, staging: Path, count: int, first: int) -> list[float]:
@@ -52,18 +54,46 @@ def measure(inbox: Path, out: Path, staging: Path, count: int, first: int) -> li
     return latencies
 
 
-def backlog(inbox: Path, out: Path, staging: Path, count: int, first: int) -> float:
+def backlog(inbox: Path, out: Path, staging: Path, count: int, first: int,
+            journal: Path | None = None) -> dict[str, float]:
+    """Drop `count` invoices at once. Seconds until the last PDF (`printed`) and, with a
+    journal, until every job was read and queued (`queued`) and handed to the printer
+    (`submitted`)."""
     names = []
     for i in range(count):
         src = staging / f"c{first + i}.json"
         src.write_bytes(invoice_bytes(first + i))
         names.append(src)
     already = sum(1 for e in os.scandir(out) if e.name.endswith(".pdf"))
+    before = _progress(journal) if journal else {}
     started = time.perf_counter()
     for src in names:
         os.rename(src, inbox / src.name)
-    wait_count(out, already + count, timeout=600)
-    return time.perf_counter() - started
+    marks: dict[str, float] = {}
+    deadline = started + 1200
+    while "printed" not in marks:
+        if time.perf_counter() > deadline:
+            raise TimeoutError("backlog did not finish")
+        now = time.perf_counter() - started
+        if journal:
+            found = _progress(journal)
+            for stage in ("queued", "submitted"):
+                if stage not in marks and found[stage] - before[stage] >= count:
+                    marks[stage] = now
+        if sum(1 for e in os.scandir(out) if e.name.endswith(".pdf")) >= already + count:
+            marks["printed"] = time.perf_counter() - started
+        time.sleep(0.05)
+    return marks
+
+
+def _progress(journal: Path) -> dict[str, int]:
+    """Jobs past reading (queued or later) and past submitting, from the journal."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=30) as conn:
+        rows = dict(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+    return {"queued": sum(n for s, n in rows.items() if s != "incoming"),
+            "submitted": rows.get("submitted", 0) + rows.get("printed", 0)}
 
 
 def station(root: Path) -> tuple[subprocess.Popen, Path, Path]:
@@ -120,7 +150,9 @@ def main() -> int:
         try:
             measure(inbox, out, staging, 5, 90_000_000)  # warm-up: font, caches
             ours = measure(inbox, out, staging, args.count, 10_000_000)
-            ours_backlog = backlog(inbox, out, staging, args.backlog, 20_000_000)
+            ours_marks = backlog(inbox, out, staging, args.backlog, 20_000_000,
+                                 root / "ps" / "data" / "journal.db")
+            ours_backlog = ours_marks["printed"]
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(15)
@@ -129,7 +161,8 @@ def main() -> int:
         try:
             measure(sh_inbox, sh_out, staging, 5, 91_000_000)
             base = measure(sh_inbox, sh_out, staging, args.count, 30_000_000)
-            base_backlog = backlog(sh_inbox, sh_out, staging, args.backlog, 40_000_000)
+            base_backlog = backlog(sh_inbox, sh_out, staging, args.backlog,
+                                   40_000_000)["printed"]
         finally:
             os.killpg(sh.pid, signal.SIGTERM)
     cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
@@ -146,11 +179,17 @@ def main() -> int:
               f"{pct(values, 99):.1f} |")
     print(f"| ratio printstation / shell | {pct(ours, 50) / pct(base, 50):.2f} | "
           f"{pct(ours, 95) / pct(base, 95):.2f} | {pct(ours, 99) / pct(base, 99):.2f} |")
-    print(f"\nbacklog of {args.backlog} invoices dropped at once, until the last PDF")
+    print(f"\nbacklog of {args.backlog:,} invoices dropped at once (directory printer; "
+          "target ≥ 100 invoices/s end to end)")
     print("| | seconds | invoices/s |")
     print("|---|---|---|")
-    print(f"| printstation | {ours_backlog:.2f} | {args.backlog / ours_backlog:.0f} |")
-    print(f"| shell | {base_backlog:.2f} | {args.backlog / base_backlog:.0f} |")
+    for stage in ("queued", "submitted"):
+        print(f"| printstation, until every job was {stage} | {ours_marks[stage]:.2f} | "
+              f"{args.backlog / ours_marks[stage]:.0f} |")
+    print(f"| printstation, until the last PDF | {ours_backlog:.2f} | "
+          f"{args.backlog / ours_backlog:.0f} |")
+    print(f"| shell hot folder, until the last PDF | {base_backlog:.2f} | "
+          f"{args.backlog / base_backlog:.0f} |")
     print(f"| ratio printstation / shell (time) | {ours_backlog / base_backlog:.1f} | |")
     return 0
 

@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_join_negative_offsets(list(sys.argv[1:] if argv is None
                                                          else argv)))
-    logs.setup(args.debug, args.log_format)
+    logs.setup(args.debug, args.log_format, background=args.command == "run")
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

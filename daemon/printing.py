@@ -23,12 +23,16 @@ from printstation.spool import State, atomic_write, paper
 from . import logs, offline
 from .context import Context
 from .crash import crash_point
+from .prerender import AHEAD, Ahead, Args, RenderPool
 from .runner import JournalRunner
 
 
 class PrintRunner(JournalRunner):
-    def __init__(self, ctx: Context, printer: PrinterSettings, on_done: Callable[[], None]):
+    def __init__(self, ctx: Context, printer: PrinterSettings, on_done: Callable[[], None],
+                 pool: RenderPool | None = None):
         super().__init__(ctx)
+        # Pages of the next queued jobs, rendered in a worker process during a backlog.
+        self.ahead = Ahead(pool) if pool is not None else None
         self.name = f"printer:{printer.name}"
         self.printer_name = printer.name
         self.on_done = on_done
@@ -76,11 +80,28 @@ class PrintRunner(JournalRunner):
         # (Postfix's small active queue), so one stopped printer holds little.
         if len(submitted) - progressed >= self.printer.in_flight:
             return progressed
-        job = self.journal.next_for_printer(self.printer.name, State.QUEUED)
-        if job is None:
+        upcoming = self.journal.jobs_in_state(self.printer.name, State.QUEUED,
+                                              limit=1 + AHEAD)
+        if not upcoming:
             return self.release_offline_holds() or self.release_paper_holds() or progressed
-        self.submit(job)
+        self.render_ahead(upcoming)
+        self.submit(upcoming[0])
         return True
+
+    def render_ahead(self, upcoming: list[sqlite3.Row]) -> None:
+        """Hand the jobs queued behind the next one to the render worker."""
+        if self.ahead is None:
+            return
+        self.ahead.keep_only({job["id"] for job in upcoming})
+        for job in upcoming[1:]:
+            if not self.ahead.pending(job["id"]):
+                doc = json.loads(job["invoice_json"])
+                if doc.get("format") != "pdf":
+                    self.ahead.want(job["id"], self.render_args(job, doc))
+
+    def render_args(self, job: sqlite3.Row, doc: dict) -> Args:
+        stock = self.ctx.stocks[doc["kind"]]
+        return doc, stock, self.printer.offset_for(stock.name), f"printstation:{job['id']}"
 
     def check_device(self) -> None:
         """The printer's own state and reasons (stopped, media-empty…), for `status`."""
@@ -103,11 +124,12 @@ class PrintRunner(JournalRunner):
         if doc.get("format") == "pdf":
             # An e-invoice PDF prints at 100% as it came, on plain paper: no offset.
             return self.ctx.spool.path(job["spool_name"]).read_bytes(), "einvoice", (0.0, 0.0)
-        invoice = invoice_from_dict(doc)
-        stock = self.ctx.stocks[invoice.kind]
-        offset = self.printer.offset_for(stock.name)
-        return render_invoice(invoice, stock, offset, f"printstation:{job['id']}"), stock.name, \
-            offset
+        args = self.render_args(job, doc)
+        _, stock, offset, title = args
+        pdf = self.ahead.take(job["id"], args) if self.ahead is not None else None
+        if pdf is None:
+            pdf = render_invoice(invoice_from_dict(doc), stock, offset, title)
+        return pdf, stock.name, offset
 
     def sheet_for(self, doc: dict) -> paper.Sheet | str | None:
         """The numbered sheet this job will use, None when the ledger is off for it, or the

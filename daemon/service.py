@@ -25,6 +25,7 @@ from .headoffice import TokenProblem, read_token
 from .intake import IntakeRunner, file_digest
 from .metrics import MetricsRunner
 from .notify import Notifier
+from .prerender import RenderPool
 from .printing import PrintRunner
 from .reading import ReadRunner
 from .runner import Runner
@@ -42,7 +43,9 @@ class Service:
         self.notifier = Notifier(environ)
         self.flags = SignalFlags()
         self.finisher = FinishRunner(self.ctx)
-        self.printers = [PrintRunner(self.ctx, p, self.finisher.wake) for p in settings.printers]
+        self.render_pool = RenderPool()
+        self.printers = [PrintRunner(self.ctx, p, self.finisher.wake, self.render_pool)
+                         for p in settings.printers]
         self.reader = ReadRunner(self.ctx, self._wake_printers)
         self.intake = IntakeRunner(self.ctx, self.reader.wake)
         self.metrics = MetricsRunner(self.ctx, self.printers_up)
@@ -137,6 +140,7 @@ class Service:
         self.notifier.stopping()
         logs.info("daemon.stopping")
         self.stop()
+        self.render_pool.close()
         self.ctx.settings.pid_file.unlink(missing_ok=True)
         self.ctx.settings.runtime_file.unlink(missing_ok=True)
         logs.info("daemon.stopped")

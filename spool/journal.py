@@ -254,12 +254,12 @@ class Journal:
             " WHERE j.printer = ? AND j.state = ? ORDER BY j.source_seq, j.batch_index LIMIT 1",
             (printer, state.value)).fetchone()
 
-    def jobs_in_state(self, printer: str, state: State) -> list[sqlite3.Row]:
-        """All of a printer's jobs in `state`, in arrival order."""
+    def jobs_in_state(self, printer: str, state: State, limit: int = -1) -> list[sqlite3.Row]:
+        """A printer's jobs in `state`, in arrival order (all, or the first `limit`)."""
         return self.conn.execute(
             "SELECT j.*, s.spool_name FROM jobs j JOIN sources s ON s.id = j.source_id"
-            " WHERE j.printer = ? AND j.state = ? ORDER BY j.source_seq, j.batch_index",
-            (printer, state.value)).fetchall()
+            " WHERE j.printer = ? AND j.state = ? ORDER BY j.source_seq, j.batch_index"
+            " LIMIT ?", (printer, state.value, limit)).fetchall()
 
     def mark_printed(self, job_id: str, payload: dict[str, Any] | None = None) -> None:
         """The printer confirmed the job (or an operator did): in one transaction the job is

@@ -1,0 +1,130 @@
+"""Rendering ahead in a separate process, for backlogs.
+
+A backlog is bound by one core: the pipeline's threads share the GIL, and rendering an
+invoice is about half of the Python work per invoice. So while a printer's runner
+journals, submits and archives the current job, a worker process renders the next few
+queued ones. A job with nothing queued behind it is rendered inline, so a single
+invoice gains no hop between processes.
+
+Rendering is deterministic (reportlab `invariant=1`): a page rendered ahead is
+byte-identical to one rendered inline, and the arguments are compared when it is taken,
+so a reload that changed an offset in between re-renders. Anything wrong with the worker
+(it died, it was killed, it is slow) falls back to rendering inline; the worker is a
+speed-up, never a step a job depends on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from printstation.config import Stock
+from printstation.drivers import render_invoice
+from printstation.invoice import invoice_from_dict
+
+from . import logs
+
+# How many queued jobs of a printer are rendered ahead of the one being submitted.
+AHEAD = 4
+TAKE_TIMEOUT_S = 30.0
+PR_SET_PDEATHSIG = 1
+
+Args = tuple[dict[str, Any], Stock, tuple[float, float], str]
+
+
+def _render(doc: dict[str, Any], stock: Stock, offset: tuple[float, float], title: str) -> bytes:
+    return render_invoice(invoice_from_dict(doc), stock, offset, title)
+
+
+def _worker_init(parent: int) -> None:
+    # Ctrl-C in a terminal reaches the whole process group; the daemon decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Die with the daemon: a daemon killed with SIGKILL cannot shut its pool down, and an
+    # orphaned worker would wait for work forever (Linux PR_SET_PDEATHSIG).
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)  # the daemon died before the line above took effect
+
+
+class RenderPool:
+    """One worker process shared by the printers (a branch PC has two cores)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self.broken = False
+
+    def submit(self, args: Args) -> Future | None:
+        with self._lock:
+            if self.broken:
+                return None
+            try:
+                if self._executor is None:
+                    # spawn, not fork: forking a process with running threads can copy a
+                    # lock held by another thread.
+                    self._executor = ProcessPoolExecutor(
+                        1, mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_worker_init, initargs=(os.getpid(),))
+                return self._executor.submit(_render, *args)
+            except Exception as exc:
+                self._broke(exc)
+                return None
+
+    def _broke(self, exc: BaseException) -> None:
+        self.broken = True
+        logs.warning("render.pool_broken", error=f"{type(exc).__name__}: {exc}",
+                     note="rendering inline from now on")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+
+
+class Ahead:
+    """One printer's renders in flight, by job id."""
+
+    def __init__(self, pool: RenderPool):
+        self.pool = pool
+        self._pending: dict[str, tuple[Args, Future]] = {}
+
+    def want(self, job_id: str, args: Args) -> None:
+        if job_id not in self._pending:
+            future = self.pool.submit(args)
+            if future is not None:
+                self._pending[job_id] = (args, future)
+
+    def pending(self, job_id: str) -> bool:
+        return job_id in self._pending
+
+    def keep_only(self, job_ids: set[str]) -> None:
+        """Drop renders of jobs no longer next in line (held, cancelled, reordered)."""
+        for job_id in set(self._pending) - job_ids:
+            self._pending.pop(job_id)[1].cancel()
+
+    def take(self, job_id: str, args: Args) -> bytes | None:
+        """The page rendered ahead for these exact arguments, or None: render inline."""
+        entry = self._pending.pop(job_id, None)
+        if entry is None:
+            return None
+        wanted, future = entry
+        if wanted != args:
+            future.cancel()
+            return None
+        try:
+            return future.result(timeout=TAKE_TIMEOUT_S)
+        except Exception as exc:
+            if type(exc).__name__ == "BrokenProcessPool":
+                self.pool._broke(exc)
+            else:
+                logs.warning("render.ahead_failed", job=job_id,
+                             error=f"{type(exc).__name__}: {exc}")
+            return None
