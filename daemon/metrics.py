@@ -4,6 +4,7 @@ rewritten atomically every few seconds from the journal."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -54,6 +55,8 @@ class MetricsRunner(JournalRunner):
         self.printers_up = printers_up
         self.latency = Histogram()
         self.seen_seq = 0
+        self.amount = Decimal(0)
+        self.amount_seq: int | None = None
 
     def nap_s(self) -> float:
         return INTERVAL_S
@@ -76,6 +79,35 @@ class MetricsRunner(JournalRunner):
         last = self.journal.last_seq()
         self.seen_seq = max([last, *(r["seq"] for r in rows)]) if rows else last
 
+    def _printed_amount(self) -> Decimal:
+        """Total of printed jobs: one full sum at start, then only the jobs printed since.
+
+        A printed job stays printed (the state is final), so the sum only grows. Money is
+        summed as Decimal (SQLite would sum the text as float).
+        """
+        conn = self.journal.conn
+        # One read snapshot for the mark and the sum, so no job is counted twice or missed.
+        conn.execute("BEGIN")
+        try:
+            return self._add_printed(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def _add_printed(self, conn: sqlite3.Connection) -> Decimal:
+        mark = self.journal.last_seq()
+        if self.amount_seq is None:
+            rows = conn.execute("SELECT i.total FROM jobs j JOIN invoices i"
+                                " ON i.key = j.invoice_key WHERE j.state = 'printed'"
+                                " AND i.total != ''")
+        else:
+            rows = conn.execute("SELECT i.total FROM events e JOIN jobs j ON j.id = e.job_id"
+                                " JOIN invoices i ON i.key = j.invoice_key"
+                                " WHERE e.seq > ? AND e.seq <= ? AND e.type = 'job.printed'"
+                                " AND i.total != ''", (self.amount_seq, mark))
+        self.amount += sum((Decimal(r[0]) for r in rows), Decimal(0))
+        self.amount_seq = mark
+        return self.amount
+
     def render(self) -> str:
         conn = self.journal.conn
         self._observe_new_submits()
@@ -87,10 +119,7 @@ class MetricsRunner(JournalRunner):
                        f'{_label(row["printer"])}"}} {row["n"]}')
         printed = conn.execute(
             "SELECT count(*) FROM jobs WHERE state = 'printed'").fetchone()[0]
-        # Money is summed as Decimal (SQLite would sum the text as float).
-        amount = sum((Decimal(r[0]) for r in conn.execute(
-            "SELECT i.total FROM jobs j JOIN invoices i ON i.key = j.invoice_key"
-            " WHERE j.state = 'printed' AND i.total != ''")), Decimal(0))
+        amount = self._printed_amount()
         out += ["# HELP printstation_printed_jobs_total Jobs printed (reprints included).",
                 "# TYPE printstation_printed_jobs_total counter",
                 f"printstation_printed_jobs_total {printed}",
