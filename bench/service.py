@@ -166,6 +166,7 @@ def main() -> int:
         idle_helpers = (sum(cpu_s(p) for p in helpers) - helpers0) / args.idle * 100
         idle_theirs = (cpu_s(watcher.pid) - theirs0) / args.idle * 100
         watcher.terminate()
+        rss_rest = rss_all(empty_proc.pid)
         stop(empty_proc)
 
         # Start-up with 10,000 journaled jobs, against an empty journal.
@@ -192,7 +193,8 @@ def main() -> int:
     print("|---|---|---|---|")
     for label, (main_mib, worker_mib) in (("baseline: after READY, empty journal", rss_empty),
                                           ("after 1,000 jobs", rss_1k),
-                                          (f"after {total:,} jobs", rss_20k)):
+                                          (f"after {total:,} jobs", rss_20k),
+                                          (f"at rest, {args.idle:.0f} s later", rss_rest)):
         print(f"| {label} | {main_mib:.1f} | {worker_mib:.1f} | {main_mib + worker_mib:.1f} |")
     print(f"| growth 1,000 → {total:,} | {(rss_20k[0] / rss_1k[0] - 1) * 100:+.1f} % | "
           f"{(rss_20k[1] / rss_1k[1] - 1) * 100 if rss_1k[1] else 0:+.1f} % | "

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -33,6 +34,8 @@ from . import logs
 # How many queued jobs of a printer are rendered ahead of the one being submitted.
 AHEAD = 4
 TAKE_TIMEOUT_S = 30.0
+# A worker unused this long is stopped: it holds ~100 MB, and backlogs are rare.
+IDLE_STOP_S = 30.0
 PR_SET_PDEATHSIG = 1
 
 Args = tuple[dict[str, Any], Stock, tuple[float, float], str]
@@ -59,6 +62,7 @@ class RenderPool:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self._used = 0.0
         self.broken = False
 
     def submit(self, args: Args) -> Future | None:
@@ -72,6 +76,7 @@ class RenderPool:
                     self._executor = ProcessPoolExecutor(
                         1, mp_context=multiprocessing.get_context("spawn"),
                         initializer=_worker_init, initargs=(os.getpid(),))
+                self._used = time.monotonic()
                 return self._executor.submit(_render, *args)
             except Exception as exc:
                 self._broke(exc)
@@ -81,6 +86,13 @@ class RenderPool:
         self.broken = True
         logs.warning("render.pool_broken", error=f"{type(exc).__name__}: {exc}",
                      note="rendering inline from now on")
+
+    def stop_if_idle(self) -> None:
+        """Stop the worker once no backlog has used it for IDLE_STOP_S."""
+        with self._lock:
+            if self._executor is not None and time.monotonic() - self._used > IDLE_STOP_S:
+                self._executor.shutdown(wait=False)
+                self._executor = None
 
     def close(self) -> None:
         with self._lock:

@@ -83,6 +83,8 @@ class PrintRunner(JournalRunner):
         upcoming = self.journal.jobs_in_state(self.printer.name, State.QUEUED,
                                               limit=1 + AHEAD)
         if not upcoming:
+            if self.ahead is not None:
+                self.ahead.pool.stop_if_idle()
             return self.release_offline_holds() or self.release_paper_holds() or progressed
         self.render_ahead(upcoming)
         self.submit(upcoming[0])

@@ -6,6 +6,7 @@ The same function decides at validation time (so text that cannot fit is rejecte
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from reportlab.lib.units import mm
@@ -54,6 +55,9 @@ def wrap(text: str, font: str, size: float, width_pt: float) -> list[str]:
     return [*lines, current] if current or not lines else lines
 
 
+# Validation and rendering fit the same texts (and a seller's name and address recur on
+# every invoice): fitting is a pure function of its arguments, so results are kept.
+@functools.lru_cache(maxsize=8192)
 def fit_text(text: str, spec: FieldSpec, font: str) -> Fitted | None:
     width = spec.width * mm
     paragraphs = text.splitlines() or [""]

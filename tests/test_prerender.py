@@ -35,22 +35,27 @@ def test_a_page_rendered_ahead_is_the_page_rendered_inline() -> None:
         pool.close()
 
 
-def worker_pids() -> set[int]:
+def worker_pids(parent: int) -> set[int]:
+    """Render workers started by `parent` (other daemons may run on this machine)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
                 continue
-            if b"multiprocessing" in cmdline and b"spawn_main" in cmdline:
+            if ppid == parent and b"spawn_main" in cmdline:
                 found.add(int(entry.name))
     return found
 
 
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+
+
 def test_the_render_worker_dies_with_a_killed_daemon(tmp_path: Path) -> None:
     station = Station(tmp_path, write_config(tmp_path))
-    before = worker_pids()
     station.start()
     staging = tmp_path / "staging"
     staging.mkdir()
@@ -58,13 +63,13 @@ def test_the_render_worker_dies_with_a_killed_daemon(tmp_path: Path) -> None:
         (staging / f"{n}.json").write_text(json.dumps(invoice(f"{50_000 + n:08d}")))
     for n in range(40):
         os.rename(staging / f"{n}.json", station.inbox / f"{n}.json")
-    wait_for(lambda: worker_pids() - before, what="a render worker")
+    workers = wait_for(lambda: worker_pids(station.proc.pid), what="a render worker")
     station.proc.send_signal(signal.SIGKILL)
     station.proc.wait(10)
     deadline = time.monotonic() + 10
-    while worker_pids() - before and time.monotonic() < deadline:
+    while alive(workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not worker_pids() - before, "render worker outlived the daemon"
+    assert not alive(workers), "render worker outlived the daemon"
     # Whatever was in flight is picked up again; every invoice prints once.
     with running(station):
         wait_for(lambda: len(list(station.printed.glob("*.pdf"))) == 40, timeout=60,
