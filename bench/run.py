@@ -75,6 +75,11 @@ def main() -> int:
     chosen = [(n, a) for n, a in BENCHES if not args.only or n in args.only]
     outputs: dict[str, str] = {}
     for name, extra in chosen:
+        # Each benchmark starts on a quiet disk: the one before may have left thousands of
+        # files to write back, which slowed the next one's fsyncs (a 10,000-invoice
+        # backlog raised the CUPS latency ratio from 1.25 to 1.53).
+        os.sync()
+        time.sleep(5)
         print(f"## {name}\n", flush=True)
         started = time.monotonic()
         done = subprocess.run([sys.executable, HERE / name, *extra], capture_output=True,
