@@ -104,12 +104,13 @@ def rss_all(pid: int) -> tuple[float, float]:
 
 
 def cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process and its reaped children (None: ended)."""
+    """User + system CPU seconds of a process itself (None: ended). Reaped children are
+    left out: the render worker's whole life would land on the daemon when it stops."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return sum(int(f) for f in fields[11:15]) / TICKS
+    return sum(int(f) for f in fields[11:13]) / TICKS
 
 
 def printed(root: Path) -> int:
