@@ -188,24 +188,24 @@ class PrintRunner(JournalRunner):
                   printer=self.printer.name, after="offline.limit")
         return True
 
+    def hold(self, job: sqlite3.Row, reason: str, errors: str) -> None:
+        """Hold a job the printer cannot take yet; `errors` is its problems as JSON."""
+        with self.journal.transaction():
+            self.journal.transition(job["id"], State.HELD, reason, errors=errors)
+        logs.warning("job.held", job=job["id"], invoice=job["invoice_key"],
+                     printer=self.printer.name, reason=reason,
+                     detail=json.loads(errors)[0]["en"])
+
     def submit(self, job: sqlite3.Row) -> None:
         assert self.driver is not None
         doc = json.loads(job["invoice_json"])  # parsed once for the whole submit
         refusal = self.offline_refusal(doc)
         if refusal is not None:
-            with self.journal.transaction():
-                self.journal.transition(job["id"], State.HELD, "offline.limit", errors=refusal)
-            logs.warning("job.held", job=job["id"], invoice=job["invoice_key"],
-                         printer=self.printer.name, reason="offline.limit",
-                         detail=json.loads(refusal)[0]["en"])
+            self.hold(job, "offline.limit", refusal)
             return
         sheet = self.sheet_for(doc)
         if isinstance(sheet, str):
-            with self.journal.transaction():
-                self.journal.transition(job["id"], State.HELD, "paper.mismatch", errors=sheet)
-            logs.warning("job.held", job=job["id"], invoice=job["invoice_key"],
-                         printer=self.printer.name, reason="paper.mismatch",
-                         detail=json.loads(sheet)[0]["en"])
+            self.hold(job, "paper.mismatch", sheet)
             return
         title = job["invoice_key"] or job["source_name"]
         external_id = self.driver.find(job["id"]) if job["updated_at"] < self.started_at \
