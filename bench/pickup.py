@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from stations import directory_station
+
 ROOT = Path(__file__).resolve().parent.parent
 EXE = Path(sys.executable).parent / "printstation"
 SAMPLE = json.loads((ROOT / "config" / "samples" / "vat-special.json").read_text("utf-8"))
@@ -97,18 +99,7 @@ def _progress(journal: Path) -> dict[str, int]:
 
 
 def station(root: Path) -> tuple[subprocess.Popen, Path, Path]:
-    config = root / "printstation.toml"
-    config.write_text(f"""
-[station]
-id = "BENCH"
-data_dir = "{root}/data"
-[intake]
-drop_dir = "{root}/inbox"
-[printers.pdf]
-driver = "directory"
-path = "{root}/printed"
-stocks = ["vat-special"]
-""", encoding="utf-8")
+    config = directory_station(root)
     log = open(root / "daemon.log", "wb")  # noqa: SIM115 - lives as long as the daemon
     proc = subprocess.Popen([EXE, "--config", config, "run"], stdout=log, stderr=log)
     deadline = time.time() + 30

@@ -28,27 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from stations import directory_station
+
 ROOT = Path(__file__).resolve().parent.parent
 EXE = Path(sys.executable).parent / "printstation"
 SAMPLE = json.loads((ROOT / "config" / "samples" / "vat-special.json").read_text("utf-8"))
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def config(root: Path) -> Path:
-    path = root / "printstation.toml"
-    root.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"""
-[station]
-id = "BENCH"
-data_dir = "{root}/data"
-[intake]
-drop_dir = "{root}/inbox"
-[printers.pdf]
-driver = "directory"
-path = "{root}/printed"
-stocks = ["vat-special"]
-""", encoding="utf-8")
-    return path
 
 
 def start(cfg: Path, log: Path) -> tuple[subprocess.Popen, float]:
@@ -145,7 +130,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         root = base / "station"
-        cfg = config(root)
+        cfg = directory_station(root)
         log = base / "daemon.log"
 
         empty_proc, empty_ready = start(cfg, log)
@@ -182,10 +167,10 @@ def main() -> int:
 
         # Start-up with 10,000 journaled jobs, against an empty journal.
         seeded = base / "seeded"
-        seeded_cfg = config(seeded)
+        seeded_cfg = directory_station(seeded)
         (seeded / "data").mkdir()
         shutil.copy(backup / "journal.db", seeded / "data" / "journal.db")
-        fresh_cfg = config(base / "fresh")
+        fresh_cfg = directory_station(base / "fresh")
         times_10k, times_empty = [], []
         for _ in range(3):
             proc, took = start(seeded_cfg, log)
