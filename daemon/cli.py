@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from printstation.config import ConfigError, Settings, find_config, load_settings, load_stocks
-from printstation.spool import connect, display_name
+from printstation.spool import display_name
 
 from . import admin, logs, operator, synccmd, views
 from .clock import station_clock
@@ -189,15 +189,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _journal(settings: Settings) -> sqlite3.Connection | None:
-    path = settings.journal_path
-    return connect(path, readonly=True) if path.exists() else None
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     now = station_clock()()
-    doc = views.status(_journal(settings), settings, now)
+    doc = views.status(views.read_journal(settings), settings, now)
     if args.check:
         found = views.problems(doc, settings, now)
         for problem in found:
@@ -211,7 +206,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_queue(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    rows = views.queue(_journal(settings), args.state, args.all, dt.datetime.now(dt.UTC))
+    rows = views.queue(views.read_journal(settings), args.state, args.all, dt.datetime.now(dt.UTC))
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
@@ -221,7 +216,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    conn = _journal(settings)
+    conn = views.read_journal(settings)
     doc = views.job_detail(conn, args.job) if conn else None
     if doc is None:
         raise UsageError(f"no job {args.job}")
@@ -312,14 +307,14 @@ def cmd_paper(args: argparse.Namespace) -> int:
         if args.count < 1:
             raise UsageError("--count is 1 or more")
         return admin.paper_spoil(settings, args.printer, args.stock, args.count, args.reason)
-    return admin.paper_show(_journal(settings), args.printer, args.json)
+    return admin.paper_show(views.read_journal(settings), args.printer, args.json)
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.verify:
         return admin.journal_verify(settings)
-    return admin.journal_search(_journal(settings), args.invoice, args.since, args.until,
+    return admin.journal_search(views.read_journal(settings), args.invoice, args.since, args.until,
                                 args.format or "text")
 
 

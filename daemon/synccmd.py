@@ -6,11 +6,10 @@ import datetime as dt
 import json
 import os
 import signal
-import sqlite3
 from typing import Any
 
 from printstation.config import Settings
-from printstation.spool import connect, outbox
+from printstation.spool import outbox
 
 from . import views
 from .context import Context
@@ -30,13 +29,8 @@ def _client(settings: Settings) -> HeadOffice:
     return HeadOffice(s.url, token, s.timeout_s, s.ca_file)
 
 
-def _journal(settings: Settings) -> sqlite3.Connection | None:
-    path = settings.journal_path
-    return connect(path, readonly=True) if path.exists() else None
-
-
 def show(settings: Settings, as_json: bool, now: dt.datetime) -> int:
-    conn = _journal(settings)
+    conn = views.read_journal(settings)
     doc = views.sync_state(conn, settings, views.runtime(settings, now), now)
     print(json.dumps(doc, ensure_ascii=False, indent=2) if as_json
           else "\n".join(views.sync_text(doc)))
@@ -74,7 +68,7 @@ def now_(ctx: Context, as_json: bool, now: dt.datetime) -> int:
 
 def reconcile(settings: Settings, as_json: bool, now: dt.datetime) -> int:
     """Printed invoices head office does not hold, asked of head office itself."""
-    conn = _journal(settings)
+    conn = views.read_journal(settings)
     client = _client(settings)
     try:
         acked = client.acked_through(settings.station.id)

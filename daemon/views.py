@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from printstation.config import Settings
-from printstation.spool import State, outbox, paper
+from printstation.spool import State, connect, outbox, paper
 
 from . import offline
 
@@ -27,6 +27,12 @@ def age(at: str, now: dt.datetime) -> str:
 def local_time(at: str) -> str:
     return dt.datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone() \
         .strftime("%Y-%m-%d %H:%M:%S")
+
+
+def read_journal(settings: Settings) -> sqlite3.Connection | None:
+    """The journal opened read-only for a view, or None before the first run."""
+    path = settings.journal_path
+    return connect(path, readonly=True) if path.exists() else None
 
 
 STALE_S = 30  # a runtime file older than this means the daemon is not running
