@@ -19,11 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from cupsd import Cupsd  # noqa: E402  (the tests' private cupsd)
+from printstation.harness.cupsd import Cupsd
+from printstation.harness.kit import EXE, ROOT
 
-EXE = Path(sys.executable).parent / "printstation"
 SAMPLE = json.loads((ROOT / "config" / "samples" / "vat-special.json").read_text("utf-8"))
 
 

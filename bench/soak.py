@@ -47,16 +47,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the test harness: cupsd, receiver, proxy, corpus
-
-from cupsd import Cupsd  # noqa: E402
-from faultproxy import FaultProxy  # noqa: E402
-from headoffice import TOKEN, Receiver, verify_received  # noqa: E402
-from hostile import corpus  # noqa: E402
-from kit import EXE, SAMPLES, Station, wait_for, write_config  # noqa: E402
-
-from printstation.spool import SpoolDir, fit_name  # noqa: E402
+from printstation.harness.cupsd import Cupsd
+from printstation.harness.faultproxy import FaultProxy
+from printstation.harness.hostile import corpus
+from printstation.harness.kit import EXE, SAMPLES, Station, wait_for, write_config
+from printstation.harness.receiver import TOKEN, Receiver, verify_received
+from printstation.spool import SpoolDir, fit_name
 
 PRINTERS = """
 [printers.front]

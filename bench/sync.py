@@ -32,8 +32,8 @@ from pathlib import Path
 
 from printstation.config import load_settings, load_stocks
 from printstation.daemon.context import Context
-from printstation.daemon.headoffice import HeadOffice
-from printstation.daemon.syncing import SyncRunner
+from printstation.daemon.stage_sync import SyncRunner
+from printstation.daemon.sync_client import HeadOffice
 from printstation.spool import Journal, outbox
 
 EXE = Path(sys.executable).parent / "printstation"

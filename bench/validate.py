@@ -21,8 +21,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from printstation.config import load_settings, load_stocks
+from printstation.daemon.checks import check_file
 from printstation.daemon.context import Context
-from printstation.daemon.reading import check_file
 from printstation.invoice import to_capitals
 
 ROOT = Path(__file__).resolve().parent.parent

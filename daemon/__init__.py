@@ -1,4 +1,3 @@
-"""The service loop, intake watcher, pipeline stages and the CLI.
-
-The top of the import graph: it composes `drivers`, `spool`, `invoice` and `config`.
+"""The running station service: the service loop, one runner per pipeline stage
+(intake, reader, printer, finisher, sync, metrics), signals, systemd notify and metrics.
 """

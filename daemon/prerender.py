@@ -25,11 +25,10 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from printstation.base import logs
 from printstation.config import Stock
 from printstation.drivers import render_invoice
 from printstation.invoice import invoice_from_dict
-
-from . import logs
 
 # How many queued jobs of a printer are rendered ahead of the one being submitted.
 AHEAD = 4

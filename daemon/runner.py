@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 import time
 
+from printstation.base import logs
 from printstation.spool import Journal
 
-from . import logs
 from .context import Context
 
 MAX_ERROR_PAUSE_S = 30.0

@@ -12,25 +12,25 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 
+from printstation.base import logs
+from printstation.base.errors import ConfigInvalid, Unavailable
+from printstation.base.signals import SignalFlags
 from printstation.config import Settings, Stock, load_settings, load_stocks
 from printstation.drivers import FontMissing, ensure_font
 from printstation.spool import Journal, SchemaTooNew, StationMismatch, atomic_write, iso, utc_now
 
-from . import logs
 from .clock import station_clock
 from .context import Context
-from .errors import ConfigInvalid, Unavailable
-from .finishing import FinishRunner
-from .headoffice import TokenProblem, read_token
-from .intake import IntakeRunner, file_digest
-from .metrics import MetricsRunner
 from .notify import Notifier
 from .prerender import RenderPool
-from .printing import PrintRunner
-from .reading import ReadRunner
 from .runner import Runner
-from .signals import SignalFlags
-from .syncing import SyncRunner
+from .stage_finish import FinishRunner
+from .stage_intake import IntakeRunner, file_digest
+from .stage_metrics import MetricsRunner
+from .stage_print import PrintRunner
+from .stage_read import ReadRunner
+from .stage_sync import SyncRunner
+from .sync_client import TokenProblem, read_token
 
 STOP_BUDGET_S = 8.0
 STALL_S = 60.0

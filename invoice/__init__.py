@@ -4,11 +4,11 @@ This layer imports no other printstation layer.
 """
 
 from .capitals import parse_capitals, to_capitals, words_match
+from .formats import FileRead, Item, read_file
 from .json_format import invoice_from_dict
 from .model import KINDS, PAPER_KINDS, Invoice, Line, Party
 from .pdf_format import PdfInvoice
 from .problems import MESSAGES, Problem, problem
-from .reading import FileRead, Item, read_file
 from .validate import Rules, validate
 
 __all__ = [

@@ -3,9 +3,10 @@
 Imports only the `invoice` layer.
 """
 
+from printstation.base.durable import atomic_write, fit_name, free_name, fsync_dir, move_file
+
 from . import operations, outbox, paper
 from .db import SCHEMA_VERSION, SchemaTooNew, connect
-from .durable import atomic_write, fit_name, free_name, fsync_dir, move_file
 from .files import SpoolDir, display_name, new_source_id
 from .journal import Journal, Outcome, StationMismatch, iso, utc_now, verify_chain
 from .states import FINAL, IllegalTransition, State

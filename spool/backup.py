@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from .durable import atomic_write, fsync_dir
+from printstation.base.durable import atomic_write, fsync_dir
 
 Progress = Callable[[str], None]
 

@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from .durable import fit_name, fsync_dir, move_file
+from printstation.base.durable import fit_name, fsync_dir, move_file
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kit import Station, write_config
+
+from printstation.harness.kit import Station, write_config
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def cupsd():
         if os.environ.get("CI"):
             pytest.fail("CI must run the CUPS tests: cupsd missing or not root")
         pytest.skip("needs cupsd (apt-get install cups) and root to run a private cupsd")
-    from cupsd import Cupsd
+    from printstation.harness.cupsd import Cupsd
 
     server = Cupsd()
     server.start()

@@ -7,10 +7,10 @@ import json
 from decimal import Decimal
 
 import pytest
-from docs import line, special, with_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from printstation.harness.docs import line, special, with_lines
 from printstation.invoice import (
     Rules,
     parse_capitals,

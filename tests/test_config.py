@@ -8,10 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from kit import EXE, ROOT
 
 from printstation.config import ConfigError, find_config, load_settings
 from printstation.config.schema import PRINTER_KEYS, SECTIONS
+from printstation.harness.kit import EXE, ROOT
 
 SHIPPED = ROOT / "config" / "printstation.toml"
 

@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from docs import js, special
-from kit import EXE, Station, drop_by_rename, wait_for, write_config
 
+from printstation.harness.docs import js, special
+from printstation.harness.kit import EXE, Station, drop_by_rename, wait_for, write_config
 from printstation.spool import connect, verify_chain
 
 pytestmark = pytest.mark.e2e

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from docs import js, special
-from kit import Station, drop_by_rename, running, wait_for, write_config
-from pdfpos import positions
 from pypdf import PdfReader
 
 from printstation.config import load_stocks
+from printstation.harness.docs import js, special
+from printstation.harness.kit import Station, drop_by_rename, running, wait_for, write_config
+from printstation.harness.pdfpos import positions
 
 pytestmark = pytest.mark.e2e
 STOCKS, _ = load_stocks()
@@ -201,13 +201,12 @@ def test_cupsd_down_for_20_seconds_mid_run(tmp_path, clean_queues) -> None:
 
 def test_24_pin_output_replayed_lands_at_anchor_plus_offset_less_the_margin(
         tmp_path, clean_queues) -> None:
-    """The ESC/P bytes are replayed into dots (tests/escp.py) and compared with the
+    """The ESC/P bytes are replayed into dots (tests/harness/escp.py) and compared with the
     preview rasterised at the same 180 dpi: the ink is where the page puts it, moved by
     exactly the driver's 6.35 mm hardware margin (TECH.md), not scaled."""
-    from escp import bbox, replay
-    from pngio import raster
-
     from printstation.drivers import render_invoice
+    from printstation.harness.escp import bbox, replay
+    from printstation.harness.pngio import raster
     from printstation.invoice import read_file
 
     cupsd = clean_queues

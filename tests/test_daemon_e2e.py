@@ -12,9 +12,17 @@ import time
 from pathlib import Path
 
 import pytest
-from kit import EXE, SAMPLES, Station, drop_by_rename, invoice, wait_for, write_config
 from pypdf import PdfReader
 
+from printstation.harness.kit import (
+    EXE,
+    SAMPLES,
+    Station,
+    drop_by_rename,
+    invoice,
+    wait_for,
+    write_config,
+)
 from printstation.spool import connect, verify_chain
 
 pytestmark = pytest.mark.e2e

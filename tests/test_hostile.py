@@ -11,13 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from docs import js, special
-from hostile import build
-from kit import EXE, Station, drop_by_rename, wait_for
 
 from printstation.config import load_settings, load_stocks
+from printstation.daemon.checks import check_file, read_limited
 from printstation.daemon.context import Context
-from printstation.daemon.reading import check_file, read_limited
+from printstation.harness.docs import js, special
+from printstation.harness.hostile import build
+from printstation.harness.kit import EXE, Station, drop_by_rename, wait_for
 from printstation.invoice import Problem
 
 

@@ -7,7 +7,7 @@ import sys
 import venv
 from pathlib import Path
 
-from kit import ROOT, write_config
+from printstation.harness.kit import ROOT, write_config
 
 
 def test_wheel_install_into_a_fresh_venv(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from printstation.daemon.intake import complete_by_content, ignored
+from printstation.daemon.stage_intake import complete_by_content, ignored
 
 
 @pytest.mark.parametrize("name", [".hidden.json", "a.tmp", "a.json.part", "A.JSON.TMP",

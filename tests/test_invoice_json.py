@@ -7,8 +7,8 @@ import json
 from decimal import Decimal
 
 import pytest
-from kit import SAMPLES, invoice
 
+from printstation.harness.kit import SAMPLES, invoice
 from printstation.invoice import Rules, read_file, validate
 
 TODAY = dt.date(2026, 11, 28)

@@ -12,19 +12,19 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from docs import js, line, special, with_lines
-from kit import EXE, ROOT, Station, drop_by_rename, wait_for
-from pdfpos import all_positions
-from pngio import raster, read_png, write_png
 from pypdf import PdfReader
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from printstation.config import load_settings, load_stocks
+from printstation.daemon.checks import check_file
 from printstation.daemon.context import Context
-from printstation.daemon.reading import check_file
 from printstation.drivers import ensure_font, render_calibration, render_invoice
 from printstation.drivers.render import _placements
+from printstation.harness.docs import js, line, special, with_lines
+from printstation.harness.kit import EXE, ROOT, Station, drop_by_rename, wait_for
+from printstation.harness.pdfpos import all_positions
+from printstation.harness.pngio import raster, read_png, write_png
 from printstation.invoice import read_file
 
 STOCKS, _ = load_stocks()

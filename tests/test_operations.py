@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from docs import js, special
-from kit import EXE, Station, drop_by_rename, wait_for, write_config
 
-from printstation.daemon import admin
-from printstation.daemon.errors import CliError
+from printstation.base.errors import CliError
+from printstation.cli import actions as admin
+from printstation.harness.docs import js, special
+from printstation.harness.kit import EXE, Station, drop_by_rename, wait_for, write_config
 from printstation.spool import Journal, Outcome, State, operations, paper, verify_chain
 from printstation.spool.states import TRANSITIONS
 

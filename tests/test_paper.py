@@ -6,8 +6,9 @@ import json
 import sqlite3
 
 import pytest
-from docs import js, special
-from kit import Station, drop_by_rename, wait_for, write_config
+
+from printstation.harness.docs import js, special
+from printstation.harness.kit import Station, drop_by_rename, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 

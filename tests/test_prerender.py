@@ -8,11 +8,10 @@ import signal
 import time
 from pathlib import Path
 
-from kit import SAMPLES, Station, invoice, running, wait_for, write_config
-
 from printstation.config import load_stocks
 from printstation.daemon.prerender import Ahead, RenderPool
 from printstation.drivers import render_invoice
+from printstation.harness.kit import SAMPLES, Station, invoice, running, wait_for, write_config
 from printstation.invoice import invoice_from_dict
 
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from kit import ROOT
 
 from printstation.config import load_settings, load_stocks
+from printstation.daemon.checks import check_file
 from printstation.daemon.context import Context
-from printstation.daemon.reading import check_file
+from printstation.harness.kit import ROOT
 from printstation.invoice import read_file, to_capitals
 
 REAL = ROOT / "tests" / "fixtures" / "real"

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from headoffice import TOKEN, Receiver
 
+from printstation.harness.receiver import TOKEN, Receiver
 from printstation.spool.journal import GENESIS, event_hash
 
 

@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kit import SAMPLES
-from pdfpos import MM, positions
 from pypdf import PdfReader
 
 from printstation.config import load_stocks
 from printstation.drivers import render_invoice
+from printstation.harness.kit import SAMPLES
+from printstation.harness.pdfpos import MM, positions
 from printstation.invoice import read_file
 
 STOCKS, _ = load_stocks()

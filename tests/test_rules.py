@@ -13,7 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from docs import (
+from stdnum.cn import uscc
+
+from printstation.config import load_settings, load_stocks
+from printstation.daemon.checks import check_file, read_limited
+from printstation.daemon.context import Context
+from printstation.harness.docs import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
     broken_xref_pdf,
@@ -24,12 +29,7 @@ from docs import (
     special,
     with_lines,
 )
-from kit import ROOT
-from stdnum.cn import uscc
-
-from printstation.config import load_settings, load_stocks
-from printstation.daemon.context import Context
-from printstation.daemon.reading import check_file, read_limited
+from printstation.harness.kit import ROOT
 from printstation.invoice import problem
 
 REAL = ROOT / "tests" / "fixtures" / "real"

@@ -16,9 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from docs import js, special
-from kit import EXE, ROOT, Station, drop_by_rename, wait_for
 from prometheus_client.parser import text_string_to_metric_families
+
+from printstation.harness.docs import js, special
+from printstation.harness.kit import EXE, ROOT, Station, drop_by_rename, wait_for, write_config
 
 
 def staged(tmp_path: Path) -> Path:
@@ -200,7 +201,7 @@ def test_metrics_parse_and_match_the_journal(station: Station) -> None:
 
 @pytest.mark.e2e
 def test_json_logs_carry_job_and_invoice(tmp_path: Path) -> None:
-    station = Station(tmp_path, __import__("kit").write_config(tmp_path))
+    station = Station(tmp_path, write_config(tmp_path))
     log = tmp_path / "json.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([EXE, "--log-format", "json", "--config", station.config,

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from kit import ROOT
+
+from printstation.harness.kit import ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from faultproxy import FaultProxy
-from headoffice import TOKEN, Receiver, add_sync, verify_received
-from kit import EXE, Station, drop_by_rename, invoice, running, wait_for, write_config
+
+from printstation.harness.faultproxy import FaultProxy
+from printstation.harness.kit import (
+    EXE,
+    Station,
+    drop_by_rename,
+    invoice,
+    running,
+    wait_for,
+    write_config,
+)
+from printstation.harness.receiver import TOKEN, Receiver, add_sync, verify_received
 
 
 @pytest.fixture

@@ -8,18 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
-from kit import write_config
 
 from printstation.config import load_settings, load_stocks
 from printstation.daemon.context import Context
-from printstation.daemon.headoffice import (
+from printstation.daemon.stage_sync import ShutdownRequested, SyncRunner
+from printstation.daemon.sync_client import (
     RETRY_AFTER_MAX_S,
     Temporary,
     TokenProblem,
     parse_retry_after,
     read_token,
 )
-from printstation.daemon.syncing import ShutdownRequested, SyncRunner
+from printstation.harness.kit import write_config
 
 NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
 

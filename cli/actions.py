@@ -14,12 +14,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from printstation.base.errors import EXIT_BAD, EXIT_OK, CliError, UsageError
 from printstation.config import Settings
-from printstation.spool import Journal, connect, operations, paper, verify_chain
+from printstation.daemon import status as report
+from printstation.spool import Journal, connect, operations, paper, queries, verify_chain
 from printstation.spool.backup import BackupFailed, backup
 
-from . import views
-from .errors import EXIT_BAD, EXIT_OK, CliError, UsageError
+from . import tables
 
 EXIT_NOPERM = 77  # sysexits EX_NOPERM
 
@@ -149,7 +150,7 @@ def paper_show(conn: sqlite3.Connection | None, printer: str | None, as_json: bo
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        print(views.table([{**r, "low": "LOW" if r["low"] else ""} for r in rows],
+        print(tables.table([{**r, "low": "LOW" if r["low"] else ""} for r in rows],
                           ["printer", "stock", "loaded", "free", "in_printer", "used", "spoiled",
                            "voided", "next", "low"]))
     return EXIT_OK
@@ -168,19 +169,9 @@ def _utc_bound(text: str) -> str:
 
 def journal_search(conn: sqlite3.Connection | None, invoice: str | None, since: str | None,
                    until: str | None, fmt: str) -> int:
-    where, params = [], []
-    if invoice:
-        where.append("invoice_key = ?")
-        params.append(invoice)
-    if since:
-        where.append("at >= ?")
-        params.append(_utc_bound(since))
-    if until:
-        where.append("at < ?")
-        params.append(_utc_bound(until))
-    sql = "SELECT * FROM events" + (f" WHERE {' AND '.join(where)}" if where else "") + \
-        " ORDER BY seq"
-    rows: Iterable[sqlite3.Row] = conn.execute(sql, params) if conn is not None else []
+    bounds = (_utc_bound(since) if since else None, _utc_bound(until) if until else None)
+    rows: Iterable[sqlite3.Row] = queries.events_matching(conn, invoice, *bounds) \
+        if conn is not None else []
     if fmt == "csv":
         out = csv.writer(sys.stdout)
         out.writerow(["seq", "id", "at", "station", "type", "job_id", "invoice_key", "payload",
@@ -200,7 +191,7 @@ def journal_search(conn: sqlite3.Connection | None, invoice: str | None, since: 
     if fmt == "json":
         print(json.dumps(events, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(views.table([{**e, "at": views.local_time(e["at"]),
+    print(tables.table([{**e, "at": report.local_time(e["at"]),
                         "payload": json.dumps(e["payload"], ensure_ascii=False)[:80]}
                        for e in events], ["seq", "at", "type", "job", "invoice", "payload"]))
     return EXIT_OK

@@ -1,4 +1,5 @@
-"""Read-only views of the journal for `status`, `queue` and `show`."""
+"""What the station is doing, read from the journal and the daemon's runtime file: the
+documents behind `status`, `queue` and `show` (and the web console). Text is `cli/tables.py`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from printstation.config import Settings
-from printstation.spool import State, connect, outbox, paper
+from printstation.spool import State, outbox, paper, queries
 
 from . import offline
 
@@ -31,10 +32,11 @@ def local_time(at: str) -> str:
 
 def read_journal(settings: Settings) -> sqlite3.Connection | None:
     """The journal opened read-only for a view, or None before the first run."""
-    path = settings.journal_path
-    return connect(path, readonly=True) if path.exists() else None
+    return queries.open_readonly(settings.journal_path)
 
 
+# Jobs that still wait for their printer.
+WAITING = frozenset({State.QUEUED, State.SUBMITTED, State.HELD, State.DEFERRED})
 STALE_S = 30  # a runtime file older than this means the daemon is not running
 SYNC_STUCK_S = 3600
 DISK_FREE_MIN = 0.05
@@ -90,10 +92,9 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
     counts = {s.value: 0 for s in State}
     waiting: dict[str, int] = {}
     if conn is not None:
-        for row in conn.execute("SELECT state, printer, count(*) AS n FROM jobs"
-                                " GROUP BY state, printer"):
+        for row in queries.jobs_per_state_printer(conn):
             counts[row["state"]] += row["n"]
-            if row["state"] in ("queued", "submitted", "held", "deferred") and row["printer"]:
+            if row["state"] in WAITING and row["printer"]:
                 waiting[row["printer"]] = waiting.get(row["printer"], 0) + row["n"]
     now = now or dt.datetime.now(dt.UTC)
     daemon = runtime(settings, now)
@@ -108,9 +109,7 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
         "sync": sync_state(conn, settings, daemon, now),
         "offline": budget.as_dict() if budget else None,
         "jobs": counts,
-        "offline_held": conn.execute("SELECT count(*) FROM jobs WHERE state = 'held' AND"
-                                     " reason = 'offline.limit'").fetchone()[0]
-        if conn is not None else 0,
+        "offline_held": queries.count_held(conn, "offline.limit") if conn is not None else 0,
         "paper": paper.summary(conn) if conn is not None else [],
         "printers": [{"name": p.name, "driver": p.driver,
                       "target": p.queue if p.driver == "cups" else str(p.path),
@@ -136,86 +135,21 @@ def sync_state(conn: sqlite3.Connection | None, settings: Settings,
             "next_attempt_at": worker.get("next_attempt_at")}
 
 
-def sync_text(sync: dict[str, Any]) -> list[str]:
-    if not sync["url"]:
-        return ["sync     off (no sync.url): the journal is kept, nothing is sent"]
-    lines = [f"sync     {sync['state']} -> {sync['url']}",
-             f"  backlog        {sync['backlog']} events"
-             + (f", oldest {local_time(sync['oldest_at'])} ({sync['backlog_age_s']:.0f} s)"
-                if sync["oldest_at"] else ""),
-             f"  acknowledged   through seq {sync['acked_through']}"]
-    if sync["last_ok_at"]:
-        lines.append(f"  last success   {local_time(sync['last_ok_at'])}")
-    if sync["last_error"]:
-        lines.append(f"  last error     {sync['last_error']}"
-                     + (f" ({local_time(sync['last_error_at'])})" if sync["last_error_at"]
-                        else ""))
-    if sync["next_attempt_at"]:
-        lines.append(f"  next attempt   {local_time(sync['next_attempt_at'])}")
-    return lines
-
-
-def status_text(doc: dict[str, Any]) -> str:
-    daemon = doc["daemon"]
-    state = f"running (pid {daemon['pid']}, since {local_time(daemon['started_at'])})" \
-        if daemon else "not running"
-    lines = [f"station  {doc['station']}", f"daemon   {state}",
-             f"config   {', '.join(doc['config'])}",
-             f"journal  {doc['journal']}", f"inbox    {doc['inbox']}"]
-    if daemon and daemon.get("last_reload") and not daemon["last_reload"]["ok"]:
-        lines.append(f"reload   FAILED at {local_time(daemon['last_reload']['at'])}: "
-                     f"{daemon['last_reload']['error']} (the old config is in use)")
-    lines += sync_text(doc["sync"])
-    budget = doc["offline"]
-    if budget:
-        lines.append(f"offline  {budget['printed']} printed invoice(s) unacknowledged, total "
-                     f"{budget['total']}, oldest {budget['age_h']:.1f} h (limits: "
-                     f"{budget['max_hours'] or '-'} h, {budget['max_total']})")
-        if budget["warning"]:
-            lines.append(f"  WARNING: {budget['warning']}")
-    lines += ["", "jobs"]
-    lines += [f"  {state:<10} {n:>7}" for state, n in doc["jobs"].items()]
-    if doc["paper"]:
-        lines += ["", "paper"]
-        lines += [f"  {p['printer']:<12} {p['stock']:<13} {p['free']:>6} free  next "
-                  f"{p['next'] or '-'}" + ("  LOW: load more sheets" if p["low"] else "")
-                  for p in doc["paper"]]
-    lines += ["", "printers"]
-    lines += [f"  {p['name']:<12} {p['driver']:<10} "
-              f"{'up' if p['up'] else 'DOWN' if p['up'] is False else '-':<5} "
-              f"{p['target']}  waiting {p['waiting']}" for p in doc["printers"]]
-    return "\n".join(lines)
-
-
 def queue(conn: sqlite3.Connection | None, state: str | None, show_all: bool,
           now: dt.datetime) -> list[dict[str, Any]]:
     if conn is None:
         return []
-    where, params = "", ()
-    if state:
-        where, params = "WHERE state = ?", (state,)
-    elif not show_all:
-        where = "WHERE state NOT IN ('printed', 'rejected', 'failed', 'cancelled')"
-    rows = conn.execute(f"SELECT * FROM jobs {where} ORDER BY created_at, id", params)
+    rows = queries.jobs_listed(conn, state, show_all)
     return [{"id": r["id"], "state": r["state"], "reason": r["reason"],
              "invoice": r["invoice_key"], "printer": r["printer"], "file": r["source_name"],
              "created_at": r["created_at"], "age": age(r["created_at"], now)} for r in rows]
 
 
-def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    cells = [["-" if r.get(c) in (None, "") else str(r.get(c)) for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    out = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in out)
-
-
 def job_detail(conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
-    job = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    job = queries.job(conn, job_id)
     if job is None:
         return None
-    events = conn.execute("SELECT seq, at, type, payload FROM events WHERE job_id = ?"
-                          " ORDER BY seq", (job_id,)).fetchall()
+    events = queries.job_events(conn, job_id)
     # sqlite3.Row iterates over values; keys() gives the column names.
     doc = {k: job[k] for k in job.keys() if k != "invoice_json"}  # noqa: SIM118
     doc["events"] = [dict(e) for e in events]

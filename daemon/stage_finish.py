@@ -13,9 +13,9 @@ import sqlite3
 import time
 from pathlib import Path
 
+from printstation.base import logs
 from printstation.spool import atomic_write, display_name, fit_name, free_name, move_file
 
-from . import logs
 from .crash import crash_point
 from .reports import error_text, result_doc
 from .runner import JournalRunner

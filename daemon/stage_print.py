@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+from printstation.base import logs
+from printstation.base.durable import atomic_write
 from printstation.config import PrinterSettings
 from printstation.drivers import JobStatus, PrinterDriver, PrintRequest, make_driver, render_invoice
 from printstation.invoice import invoice_from_dict, problem
-from printstation.spool import State, atomic_write, paper
+from printstation.spool import State, paper, queries
 
-from . import logs, offline
+from . import offline
 from .context import Context
 from .crash import crash_point
 from .prerender import AHEAD, Ahead, Args, RenderPool
@@ -117,8 +119,7 @@ class PrintRunner(JournalRunner):
 
     def archive_render(self, job: sqlite3.Row, pdf: bytes) -> None:
         """Keep the exact page that went to the printer, beside its source in the archive."""
-        claimed = self.journal.conn.execute("SELECT claimed_at FROM sources WHERE id = ?",
-                                            (job["source_id"],)).fetchone()[0]
+        claimed = queries.source_claimed_at(self.journal.conn, job["source_id"])
         atomic_write(self.ctx.spool.archive_dir(claimed) / f"{job['id']}.pdf", pdf)
 
     def document(self, job: sqlite3.Row, doc: dict) -> tuple[bytes, str, tuple[float, float]]:
@@ -152,9 +153,7 @@ class PrintRunner(JournalRunner):
 
     def release_paper_holds(self) -> bool:
         """Jobs held for paper go back to the queue once their sheet is next."""
-        held = self.journal.conn.execute(
-            "SELECT * FROM jobs WHERE printer = ? AND state = 'held' AND reason = 'paper.mismatch'"
-            " ORDER BY source_seq, batch_index", (self.printer.name,)).fetchall()
+        held = queries.held_for(self.journal.conn, self.printer.name, "paper.mismatch")
         for job in held:
             sheet = self.sheet_for(json.loads(job["invoice_json"]))
             if isinstance(sheet, paper.Sheet):
@@ -177,9 +176,8 @@ class PrintRunner(JournalRunner):
 
     def release_offline_holds(self) -> bool:
         """The oldest job held for the offline limit goes back once the budget allows."""
-        job = self.journal.conn.execute(
-            "SELECT * FROM jobs WHERE printer = ? AND state = 'held' AND reason = 'offline.limit'"
-            " ORDER BY source_seq, batch_index LIMIT 1", (self.printer.name,)).fetchone()
+        held = queries.held_for(self.journal.conn, self.printer.name, "offline.limit", 1)
+        job = held[0] if held else None
         if job is None or self.offline_refusal(json.loads(job["invoice_json"])):
             return False
         with self.journal.transaction():
@@ -234,8 +232,7 @@ class PrintRunner(JournalRunner):
                   printer=self.printer.name, external_id=external_id)
         self.driver.release(external_id)
         crash_point("after_release")
-        refreshed = self.journal.conn.execute("SELECT * FROM jobs WHERE id = ?",
-                                              (job["id"],)).fetchone()
+        refreshed = queries.job(self.journal.conn, job["id"])
         self.track(refreshed)
 
     def track(self, job: sqlite3.Row) -> bool:

@@ -1,14 +1,11 @@
-"""The reading stage: a claimed file becomes one job per invoice, queued or rejected.
-
-`check_file` is shared with `printstation validate`, so the daemon and the command
-report the same problems.
+"""Reading a file into checked invoices: shared by the reading stage and by the
+`validate` and `preview` commands, so the daemon and the commands report the same problems.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +22,8 @@ from printstation.invoice import (
     read_file,
     validate,
 )
-from printstation.spool import Outcome, State
 
-from . import logs
 from .context import Context
-from .crash import crash_point
-from .runner import JournalRunner
 
 # A page may exceed the paper by this much (rounding in converters) and still print whole.
 PAGE_SLACK_MM = 1.0
@@ -148,75 +141,3 @@ def _seller(invoice: Invoice, settings: Settings) -> list[Problem]:
     if own and invoice.seller.tin != own:
         return [problem("seller.mismatch", "seller.tin", found=invoice.seller.tin, expected=own)]
     return []
-
-
-def _errors(problems: list[Problem]) -> str:
-    return json.dumps([p.to_dict() for p in problems], ensure_ascii=False)
-
-
-class ReadRunner(JournalRunner):
-    name = "reader"
-
-    def __init__(self, ctx: Context, on_read: Callable[[], None]):
-        super().__init__(ctx)
-        self.on_read = on_read
-
-    def run_once(self) -> bool:
-        job = self.journal.next_incoming()
-        if job is None:
-            return False
-        outcomes = self.decide(job)
-        ids = self.journal.settle_read(job, outcomes)
-        crash_point("after_read")
-        for job_id, outcome in zip(ids, outcomes, strict=True):
-            logs.info(f"job.{outcome.state}", job=job_id, invoice=outcome.invoice_key,
-                      file=job["source_name"], printer=outcome.printer, reason=outcome.reason)
-        self.on_read()
-        return True
-
-    def decide(self, job: sqlite3.Row) -> list[Outcome]:
-        path = self.ctx.spool.path(job["spool_name"])
-        try:
-            data = read_limited(path, self.ctx.settings.intake.max_file_mb)
-        except FileNotFoundError:
-            return [Outcome(State.REJECTED, "spool.missing")]
-        if isinstance(data, Problem):
-            return [_reject([data])]
-        earlier = self.journal.earlier_copy(job["source_sha256"], job["source_seq"]) \
-            if job["source_sha256"] else None
-        if earlier:
-            return [_reject([problem("file.duplicate", at=earlier["created_at"],
-                                     job=earlier["id"])])]
-        def taken(key: str) -> Problem | None:
-            row = self.journal.invoice_taken(key, job["id"])
-            return problem("invoice.duplicate", "number", key=key, at=row["at"],
-                           job=row["id"]) if row else None
-
-        try:
-            checked = check_file(job["source_name"], data, self.ctx, taken)
-        except Exception as exc:
-            # A bug met by some input must not stop the queue on that file: log it in
-            # full and reject the file with what is known.
-            logs.error("reader.bug", exc_info=True, job=job["id"], file=job["source_name"],
-                                   error=repr(exc))
-            return [_reject([problem("file.type", ext=os.path.splitext(job["source_name"])[1],
-                                     detail=f"it could not be checked ({type(exc).__name__})",
-                                     detail_zh=f"无法检查（{type(exc).__name__}）")])]
-        if checked.file_problems:
-            return [_reject(checked.file_problems)]
-        return [self._outcome(entry) for entry in checked.entries]
-
-    def _outcome(self, entry: Entry) -> Outcome:
-        key = entry.key or None
-        if entry.problems:
-            return Outcome(State.REJECTED, entry.problems[0].code, invoice_key=key,
-                           kind=entry.kind, errors=_errors(entry.problems))
-        wanted = entry.invoice.printer if entry.invoice else None
-        printer = route(entry.kind or "", wanted, self.ctx.settings)
-        return Outcome(State.QUEUED if printer else State.HELD,
-                       None if printer else "printer.missing", kind=entry.kind,
-                       invoice_key=key, printer=printer, invoice_json=entry.to_json())
-
-
-def _reject(problems: list[Problem]) -> Outcome:
-    return Outcome(State.REJECTED, problems[0].code, errors=_errors(problems))

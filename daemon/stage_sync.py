@@ -22,13 +22,13 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_never
 from tenacity.wait import wait_random_exponential
 
+from printstation.base import logs
 from printstation.spool import iso, outbox
 
-from . import logs
 from .context import Context
 from .crash import crash_point
-from .headoffice import Conflict, HeadOffice, Permanent, Temporary, TokenProblem, read_token
 from .runner import JournalRunner
+from .sync_client import Conflict, HeadOffice, Permanent, Temporary, TokenProblem, read_token
 
 # After a failed try, a new event may end the backoff early, but not sooner than this:
 # a station printing through an outage would otherwise try once per event.

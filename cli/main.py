@@ -10,14 +10,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from printstation.base import logs
+from printstation.base.errors import (
+    EXIT_BAD,
+    EXIT_CONFIG,
+    EXIT_OK,
+    CliError,
+    ConfigInvalid,
+    UsageError,
+)
 from printstation.config import ConfigError, Settings, find_config, load_settings, load_stocks
+from printstation.daemon import status as report
+from printstation.daemon.checks import Checked, check_file, read_limited
+from printstation.daemon.clock import station_clock
+from printstation.daemon.context import Context
 from printstation.spool import display_name
 
-from . import admin, logs, operator, synccmd, views
-from .clock import station_clock
-from .context import Context
-from .errors import EXIT_BAD, EXIT_CONFIG, EXIT_OK, CliError, ConfigInvalid, UsageError
-from .reading import Checked, check_file, read_limited
+from . import actions, rendering, sync_commands, tables
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "readonly" in str(exc) or "unable to open" in str(exc):
             print(f"printstation: may not change the journal ({exc}): operator commands need "
                   "membership of group printstation", file=sys.stderr)
-            return admin.EXIT_NOPERM
+            return actions.EXIT_NOPERM
         raise
     except KeyboardInterrupt:
         return 130
@@ -171,7 +180,7 @@ def _stocks(settings: Settings):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .service import Service
+    from printstation.daemon.service import Service
 
     settings = _settings(args)
     print(f"printstation: config: {', '.join(settings.origin)}", file=sys.stderr)
@@ -192,32 +201,33 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     now = station_clock()()
-    doc = views.status(views.read_journal(settings), settings, now)
+    doc = report.status(report.read_journal(settings), settings, now)
     if args.check:
-        found = views.problems(doc, settings, now)
+        found = report.problems(doc, settings, now)
         for problem in found:
             print(f"UNHEALTHY: {problem}")
         if not found:
             print("OK")
         return EXIT_BAD if found else EXIT_OK
-    print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else views.status_text(doc))
+    print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else tables.status_text(doc))
     return EXIT_OK
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    rows = views.queue(views.read_journal(settings), args.state, args.all, dt.datetime.now(dt.UTC))
+    rows = report.queue(report.read_journal(settings), args.state, args.all,
+                        dt.datetime.now(dt.UTC))
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        print(views.table(rows, ["id", "state", "reason", "invoice", "printer", "age"]))
+        print(tables.table(rows, ["id", "state", "reason", "invoice", "printer", "age"]))
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    conn = views.read_journal(settings)
-    doc = views.job_detail(conn, args.job) if conn else None
+    conn = report.read_journal(settings)
+    doc = report.job_detail(conn, args.job) if conn else None
     if doc is None:
         raise UsageError(f"no job {args.job}")
     if args.json:
@@ -228,7 +238,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"{key:<16} {value if value is not None else '-'}")
     print("\nevents")
     for e in doc["events"]:
-        print(f"  {e['seq']:>6}  {views.local_time(e['at'])}  {e['type']:<16} {e['payload']}")
+        print(f"  {e['seq']:>6}  {report.local_time(e['at'])}  {e['type']:<16} {e['payload']}")
     return EXIT_OK
 
 
@@ -270,7 +280,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_preview(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ctx = Context(settings, _stocks(settings))
-    return operator.preview(ctx, Path(args.file), Path(args.output), args.printer,
+    return rendering.preview(ctx, Path(args.file), Path(args.output), args.printer,
                             args.background)
 
 
@@ -278,64 +288,64 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     ctx = Context(settings, _stocks(settings))
     if args.offset is None:
-        return operator.print_calibration(ctx, args.printer, args.stock)
-    return operator.set_offset(ctx, args.printer, args.stock, args.offset)
+        return rendering.print_calibration(ctx, args.printer, args.stock)
+    return rendering.set_offset(ctx, args.printer, args.stock, args.offset)
 
 
 def cmd_queue_action(args: argparse.Namespace) -> int:
-    return admin.queue_action(_settings(args), args.command, args.jobs, args.note)
+    return actions.queue_action(_settings(args), args.command, args.jobs, args.note)
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    return admin.resolve(_settings(args), args.job, args.printed, args.reason)
+    return actions.resolve(_settings(args), args.job, args.printed, args.reason)
 
 
 def cmd_void(args: argparse.Namespace) -> int:
-    return admin.void(_settings(args), args.invoice, args.reason)
+    return actions.void(_settings(args), args.invoice, args.reason)
 
 
 def cmd_reprint(args: argparse.Namespace) -> int:
-    return admin.reprint(_settings(args), args.invoice, args.reason, args.printer)
+    return actions.reprint(_settings(args), args.invoice, args.reason, args.printer)
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.paper_command == "load":
-        return admin.paper_load(settings, args.printer, args.stock, args.code, args.first,
+        return actions.paper_load(settings, args.printer, args.stock, args.code, args.first,
                                 args.last)
     if args.paper_command == "spoil":
         if args.count < 1:
             raise UsageError("--count is 1 or more")
-        return admin.paper_spoil(settings, args.printer, args.stock, args.count, args.reason)
-    return admin.paper_show(views.read_journal(settings), args.printer, args.json)
+        return actions.paper_spoil(settings, args.printer, args.stock, args.count, args.reason)
+    return actions.paper_show(report.read_journal(settings), args.printer, args.json)
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.verify:
-        return admin.journal_verify(settings)
-    return admin.journal_search(views.read_journal(settings), args.invoice, args.since, args.until,
-                                args.format or "text")
+        return actions.journal_verify(settings)
+    return actions.journal_search(report.read_journal(settings), args.invoice, args.since,
+                                  args.until, args.format or "text")
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    return admin.run_backup(_settings(args), Path(args.dest))
+    return actions.run_backup(_settings(args), Path(args.dest))
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.now:
-        return synccmd.now_(Context(settings, {}, station_clock()), args.json,
+        return sync_commands.now_(Context(settings, {}, station_clock()), args.json,
                             station_clock()())
-    return synccmd.show(settings, args.json, station_clock()())
+    return sync_commands.show(settings, args.json, station_clock()())
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    return synccmd.reconcile(_settings(args), args.json, station_clock()())
+    return sync_commands.reconcile(_settings(args), args.json, station_clock()())
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
-    from .receiver import serve
+    from printstation.headoffice.server import serve
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UsageError("--tls-cert and --tls-key go together")

@@ -8,14 +8,15 @@ import os
 import signal
 from typing import Any
 
+from printstation.base.errors import EXIT_OK, CliError, ConfigInvalid, Unavailable, UsageError
 from printstation.config import Settings
+from printstation.daemon import status as report
+from printstation.daemon.context import Context
+from printstation.daemon.stage_sync import SyncRunner
+from printstation.daemon.sync_client import HeadOffice, SyncError, TokenProblem, read_token
 from printstation.spool import outbox
 
-from . import views
-from .context import Context
-from .errors import EXIT_OK, CliError, ConfigInvalid, Unavailable, UsageError
-from .headoffice import HeadOffice, SyncError, TokenProblem, read_token
-from .syncing import SyncRunner
+from . import tables
 
 
 def _client(settings: Settings) -> HeadOffice:
@@ -30,10 +31,10 @@ def _client(settings: Settings) -> HeadOffice:
 
 
 def show(settings: Settings, as_json: bool, now: dt.datetime) -> int:
-    conn = views.read_journal(settings)
-    doc = views.sync_state(conn, settings, views.runtime(settings, now), now)
+    conn = report.read_journal(settings)
+    doc = report.sync_state(conn, settings, report.runtime(settings, now), now)
     print(json.dumps(doc, ensure_ascii=False, indent=2) if as_json
-          else "\n".join(views.sync_text(doc)))
+          else "\n".join(tables.sync_text(doc)))
     return EXIT_OK
 
 
@@ -42,7 +43,7 @@ def now_(ctx: Context, as_json: bool, now: dt.datetime) -> int:
     settings = ctx.settings
     if not settings.sync.url:
         raise UsageError("sync is off: set sync.url in the config")
-    daemon = views.runtime(settings, now)
+    daemon = report.runtime(settings, now)
     if daemon is not None:
         try:
             os.kill(daemon["pid"], signal.SIGUSR1)
@@ -68,7 +69,7 @@ def now_(ctx: Context, as_json: bool, now: dt.datetime) -> int:
 
 def reconcile(settings: Settings, as_json: bool, now: dt.datetime) -> int:
     """Printed invoices head office does not hold, asked of head office itself."""
-    conn = views.read_journal(settings)
+    conn = report.read_journal(settings)
     client = _client(settings)
     try:
         acked = client.acked_through(settings.station.id)
@@ -94,7 +95,7 @@ def reconcile(settings: Settings, as_json: bool, now: dt.datetime) -> int:
         print("every printed invoice is acknowledged")
         return EXIT_OK
     print(f"{len(missing)} printed invoice(s) not acknowledged:")
-    rows = [{**m, "printed_at": views.local_time(m["printed_at"]),
-             "age": views.age(m["printed_at"], now)} for m in missing]
-    print(views.table(rows, ["invoice", "total", "printed_at", "age", "job", "seq"]))
+    rows = [{**m, "printed_at": report.local_time(m["printed_at"]),
+             "age": report.age(m["printed_at"], now)} for m in missing]
+    print(tables.table(rows, ["invoice", "total", "printed_at", "age", "job", "seq"]))
     return EXIT_OK

@@ -3,12 +3,13 @@ rewritten atomically every few seconds from the journal."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
 
-from printstation.spool import atomic_write, outbox
+from printstation.base.durable import atomic_write
+from printstation.spool import State, outbox, queries
 
 from .context import Context
 from .runner import JournalRunner
@@ -68,12 +69,7 @@ class MetricsRunner(JournalRunner):
 
     def _observe_new_submits(self) -> None:
         """Pickup-to-submit latency of jobs submitted since the last pass (incremental)."""
-        rows = self.journal.conn.execute(
-            "SELECT e.seq, e.at AS submitted, i.at AS picked FROM events e"
-            " JOIN jobs j ON j.id = e.job_id"
-            " JOIN events i ON i.job_id = j.source_id AND i.type = 'job.incoming'"
-            " WHERE e.seq > ? AND e.type = 'job.submitted' ORDER BY e.seq",
-            (self.seen_seq,)).fetchall()
+        rows = queries.submits_since(self.journal.conn, self.seen_seq)
         for row in rows:
             self.latency.observe(max(0.0, _seconds(row["submitted"], row["picked"])))
         last = self.journal.last_seq()
@@ -85,26 +81,11 @@ class MetricsRunner(JournalRunner):
         A printed job stays printed (the state is final), so the sum only grows. Money is
         summed as Decimal (SQLite would sum the text as float).
         """
-        conn = self.journal.conn
         # One read snapshot for the mark and the sum, so no job is counted twice or missed.
-        conn.execute("BEGIN")
-        try:
-            return self._add_printed(conn)
-        finally:
-            conn.execute("COMMIT")
-
-    def _add_printed(self, conn: sqlite3.Connection) -> Decimal:
-        mark = self.journal.last_seq()
-        if self.amount_seq is None:
-            rows = conn.execute("SELECT i.total FROM jobs j JOIN invoices i"
-                                " ON i.key = j.invoice_key WHERE j.state = 'printed'"
-                                " AND i.total != ''")
-        else:
-            rows = conn.execute("SELECT i.total FROM events e JOIN jobs j ON j.id = e.job_id"
-                                " JOIN invoices i ON i.key = j.invoice_key"
-                                " WHERE e.seq > ? AND e.seq <= ? AND e.type = 'job.printed'"
-                                " AND i.total != ''", (self.amount_seq, mark))
-        self.amount += sum((Decimal(r[0]) for r in rows), Decimal(0))
+        with queries.Snapshot(self.journal.conn) as conn:
+            mark = self.journal.last_seq()
+            totals = queries.printed_totals(conn, self.amount_seq, mark)
+        self.amount += sum((Decimal(t) for t in totals), Decimal(0))
         self.amount_seq = mark
         return self.amount
 
@@ -113,12 +94,10 @@ class MetricsRunner(JournalRunner):
         self._observe_new_submits()
         out = ["# HELP printstation_jobs Jobs by state and printer.",
                "# TYPE printstation_jobs gauge"]
-        for row in conn.execute("SELECT state, coalesce(printer, '') AS printer, count(*) AS n"
-                                " FROM jobs GROUP BY state, printer ORDER BY state, printer"):
+        for row in queries.jobs_per_state_printer(conn):
             out.append(f'printstation_jobs{{state="{row["state"]}",printer="'
                        f'{_label(row["printer"])}"}} {row["n"]}')
-        printed = conn.execute(
-            "SELECT count(*) FROM jobs WHERE state = 'printed'").fetchone()[0]
+        printed = queries.count_in_state(conn, State.PRINTED)
         amount = self._printed_amount()
         out += ["# HELP printstation_printed_jobs_total Jobs printed (reprints included).",
                 "# TYPE printstation_printed_jobs_total counter",
@@ -128,12 +107,10 @@ class MetricsRunner(JournalRunner):
                 f"printstation_printed_amount_yuan_total {amount}",
                 "# HELP printstation_rejected_jobs_total Rejected jobs by first error code.",
                 "# TYPE printstation_rejected_jobs_total counter"]
-        for row in conn.execute("SELECT coalesce(reason, '') AS code, count(*) AS n FROM jobs"
-                                " WHERE state = 'rejected' GROUP BY code ORDER BY code"):
+        for row in queries.rejected_per_code(conn):
             out.append(f'printstation_rejected_jobs_total{{code="{_label(row["code"])}"}} '
                        f'{row["n"]}')
-        backlog, oldest = conn.execute(
-            "SELECT count(*), min(at) FROM events WHERE synced_at IS NULL").fetchone()
+        backlog, oldest = dataclasses.astuple(outbox.backlog(conn))
         age = _seconds(self.journal.now(), oldest) if oldest else 0.0
         # With sync off nothing is ever acknowledged: no budget, and no scan to make.
         unacknowledged = outbox.unacknowledged_printed(conn).total \

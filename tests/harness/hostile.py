@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from docs import (
+from .docs import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
     broken_xref_pdf,
@@ -21,7 +21,7 @@ from docs import (
     special,
     with_lines,
 )
-from kit import ROOT
+from .kit import ROOT
 
 REAL = ROOT / "tests" / "fixtures" / "real"
 PARAMETER_ENTITY = b"""<?xml version="1.0"?>

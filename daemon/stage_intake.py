@@ -24,9 +24,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
+from printstation.base import logs
 from printstation.spool import display_name, new_source_id
 
-from . import logs
 from .context import Context
 from .crash import crash_point
 from .runner import JournalRunner

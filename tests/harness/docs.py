@@ -6,9 +6,10 @@ import io
 import json
 from typing import Any
 
-from kit import SAMPLES, consistent, line
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
+
+from .kit import SAMPLES, consistent, line
 
 
 def special(**changes: Any) -> dict:

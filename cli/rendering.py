@@ -12,8 +12,11 @@ import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from printstation.base.errors import EXIT_BAD, EXIT_OK, ConfigInvalid, Unavailable, UsageError
 from printstation.config import ConfigError, PrinterSettings, Settings, Stock, load_settings
 from printstation.config.schema import Invalid, offsets
+from printstation.daemon.checks import check_file, read_limited, route
+from printstation.daemon.context import Context
 from printstation.drivers import (
     DriverUnavailable,
     PreviewUnavailable,
@@ -27,10 +30,6 @@ from printstation.drivers import (
 from printstation.drivers.cups_driver import CupsUnavailable
 from printstation.invoice import Problem
 from printstation.spool import Journal, atomic_write
-
-from .context import Context
-from .errors import EXIT_BAD, EXIT_OK, ConfigInvalid, Unavailable, UsageError
-from .reading import check_file, read_limited, route
 
 
 def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,

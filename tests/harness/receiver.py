@@ -9,9 +9,9 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from kit import EXE, Station, wait_for
-
 from printstation.spool.journal import GENESIS, event_hash
+
+from .kit import EXE, Station, wait_for
 
 TOKEN = "s3cret-token-for-tests"
 

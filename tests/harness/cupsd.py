@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit import ROOT
+from .kit import ROOT
 
 PPD = ROOT / "drivers" / "ppd"
 BACKEND = """#!/bin/sh

@@ -1,0 +1,1 @@
+"""The `printstation` command: argument parsing, operator commands, tables and texts."""
