@@ -47,12 +47,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from printstation.base.durable import fit_name
 from printstation.harness.cupsd import Cupsd
 from printstation.harness.faultproxy import FaultProxy
 from printstation.harness.hostile import corpus
 from printstation.harness.kit import EXE, SAMPLES, Station, wait_for, write_config
 from printstation.harness.receiver import TOKEN, Receiver, verify_received
-from printstation.spool import SpoolDir, fit_name
+from printstation.spool import SpoolDir
 
 PRINTERS = """
 [printers.front]

@@ -12,6 +12,7 @@ import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from printstation.base.durable import atomic_write
 from printstation.base.errors import EXIT_BAD, EXIT_OK, ConfigInvalid, Unavailable, UsageError
 from printstation.config import ConfigError, PrinterSettings, Settings, Stock, load_settings
 from printstation.config.schema import Invalid, offsets
@@ -29,7 +30,7 @@ from printstation.drivers import (
 )
 from printstation.drivers.cups_driver import CupsUnavailable
 from printstation.invoice import Problem
-from printstation.spool import Journal, atomic_write
+from printstation.spool import Journal
 
 
 def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,

@@ -13,11 +13,12 @@ import urllib.parse
 from collections.abc import Mapping
 
 from printstation.base import logs
+from printstation.base.durable import atomic_write
 from printstation.base.errors import ConfigInvalid, Unavailable
 from printstation.base.signals import SignalFlags
 from printstation.config import Settings, Stock, load_settings, load_stocks
 from printstation.drivers import FontMissing, ensure_font
-from printstation.spool import Journal, SchemaTooNew, StationMismatch, atomic_write, iso, utc_now
+from printstation.spool import Journal, SchemaTooNew, StationMismatch, iso, utc_now
 
 from .clock import station_clock
 from .context import Context

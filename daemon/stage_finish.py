@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from printstation.base import logs
-from printstation.spool import atomic_write, display_name, fit_name, free_name, move_file
+from printstation.base.durable import atomic_write, fit_name, free_name, move_file
+from printstation.spool import display_name
 
 from .crash import crash_point
 from .reports import error_text, result_doc

@@ -1,11 +1,10 @@
-"""The SQLite journal, the job state machine, spool files and durable file operations.
+"""The SQLite journal, every query on it, the state machines, spool files and the outbox.
 
-Imports only the `invoice` layer.
+Imports only the `invoice` and `base` layers.
 """
 
-from printstation.base.durable import atomic_write, fit_name, free_name, fsync_dir, move_file
 
-from . import operations, outbox, paper
+from . import operations, outbox, paper, queries
 from .db import SCHEMA_VERSION, SchemaTooNew, connect
 from .files import SpoolDir, display_name, new_source_id
 from .journal import Journal, Outcome, StationMismatch, iso, utc_now, verify_chain
@@ -21,18 +20,14 @@ __all__ = [
     "SpoolDir",
     "State",
     "StationMismatch",
-    "atomic_write",
     "connect",
     "display_name",
-    "fit_name",
-    "free_name",
-    "fsync_dir",
     "iso",
-    "move_file",
     "new_source_id",
     "operations",
     "outbox",
     "paper",
+    "queries",
     "utc_now",
     "verify_chain",
 ]
