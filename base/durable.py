@@ -20,11 +20,34 @@ def _temp_name(kind: str) -> str:
 
 
 def fsync_dir(path: Path) -> None:
+    """Put the folder's entries (a new or renamed name) on disk.
+
+    Some network filesystems (CIFS, some NFS set-ups) answer a folder's fsync with EINVAL:
+    they cannot sync a folder, and make names durable on their own. That is not an error.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Put a file written by someone else (SQLite's backup, say) on disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_file(src: Path, dst: Path) -> None:
+    """Rename `src` over `dst` in one folder, durably: the new name survives a power loss."""
+    os.replace(src, dst)
+    fsync_dir(dst.parent)
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:

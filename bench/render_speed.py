@@ -5,7 +5,7 @@ The baseline in the same process is the least a renderer with an embedded CJK fo
 do: a page of the same size with one short string. Target (issue 4): at least 150
 invoices/s per core.
 
-    .venv/bin/python bench/render.py [--count 1000]
+    .venv/bin/python bench/render_speed.py [--count 1000]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 # The same generated invoices as the validation benchmark (bench/ is on sys.path when a
 # script in it runs).
-from validate import generate
+from validate_speed import generate
 
 from printstation.config import load_stocks
 from printstation.drivers import ensure_font, render_invoice

@@ -5,7 +5,7 @@ script adds the machine, the date and a table of the targets, and keeps every se
 as the benchmark printed it. `--only NAME…` runs some (and prints them, without writing
 the file).
 
-    .venv/bin/python bench/run.py [--only sync.py service.py]
+    .venv/bin/python bench/run.py [--only sync.py service_footprint.py]
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES: list[tuple[str, list[str]]] = [
-    ("validate.py", []),
-    ("render.py", []),
+    ("validate_speed.py", []),
+    ("render_speed.py", []),
     ("pickup.py", ["--backlog", "10000"]),
     ("cups_latency.py", []),
     ("sync.py", []),
-    ("service.py", []),
+    ("service_footprint.py", []),
     ("soak.py", []),
 ]
 
@@ -34,21 +34,21 @@ BENCHES: list[tuple[str, list[str]]] = [
 TARGETS = [
     ("backlog of 10,000 invoices, end to end to the directory printer", "≥ 100 invoices/s",
      "pickup.py", r"until the last PDF \| [\d.]+ \| (\d+) \|"),
-    ("render", "≥ 150 invoices/s", "render.py",
+    ("render", "≥ 150 invoices/s", "render_speed.py",
      r"render_invoice \(every field, fitted, embedded subset font\) \| [\d.]+ \| ([\d,]+)"),
     ("latency drop → CUPS accepts, p50 ratio to inotifywait + lp", "≤ 1.5", "cups_latency.py",
      r"\| ratio \| ([\d.]+) \|"),
-    ("RSS growth 1,000 → 20,000 jobs (daemon)", "≤ 10 %", "service.py",
+    ("RSS growth 1,000 → 20,000 jobs (daemon)", "≤ 10 %", "service_footprint.py",
      r"\| growth 1,000 → 20,000 \| ([+-][\d.]+ %)"),
-    ("RSS after 20,000 jobs, daemon alone (MiB)", "< 120 MB", "service.py",
+    ("RSS after 20,000 jobs, daemon alone (MiB)", "< 120 MB", "service_footprint.py",
      r"\| after 20,000 jobs \| ([\d.]+) \|"),
-    ("RSS after 20,000 jobs, daemon + render worker (MiB)", "< 120 MB", "service.py",
+    ("RSS after 20,000 jobs, daemon + render worker (MiB)", "< 120 MB", "service_footprint.py",
      r"\| after 20,000 jobs \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|"),
-    ("RSS at rest after the backlog, daemon + worker (MiB)", "< 120 MB", "service.py",
+    ("RSS at rest after the backlog, daemon + worker (MiB)", "< 120 MB", "service_footprint.py",
      r"\| at rest, \d+ s later \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|"),
-    ("idle CPU over 60 s", "≤ 1 %", "service.py",
+    ("idle CPU over 60 s", "≤ 1 %", "service_footprint.py",
      r"\| printstation run, [\d,]+ jobs journaled \| ([\d.]+) \|"),
-    ("start-up to READY with 10,000 jobs", "≤ 2 s", "service.py",
+    ("start-up to READY with 10,000 jobs", "≤ 2 s", "service_footprint.py",
      r"\| [\d,]+ jobs in the journal \| ([\d.]+) \|"),
     ("sync of a 100,000-event backlog", "< 30 s", "sync.py",
      r"sync worker → reference receiver .*? \| ([\d.]+) s \|"),

@@ -10,7 +10,7 @@ One daemon (directory printer) is fed 20,000 invoices in batch files of 100:
   of 10,000 jobs (a copy taken by `printstation backup` at that point), against start-up
   with an empty journal.
 
-    .venv/bin/python bench/service.py [--jobs 20000] [--idle 60]
+    .venv/bin/python bench/service_footprint.py [--jobs 20000] [--idle 60]
 """
 
 from __future__ import annotations

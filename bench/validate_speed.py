@@ -4,7 +4,7 @@ Each invoice goes through `check_file` (decode, parse, build, every rule) exactl
 daemon and `printstation validate` run it. The baseline in the same process is
 `json.loads` of the same bytes: the least any reader must do.
 
-    .venv/bin/python bench/validate.py [--count 10000]
+    .venv/bin/python bench/validate_speed.py [--count 10000]
 """
 
 from __future__ import annotations

@@ -14,19 +14,19 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from printstation.base.errors import EXIT_BAD, EXIT_OK, CliError, UsageError
+from printstation.base.errors import (
+    EXIT_BAD,
+    EXIT_OK,
+    PermissionDenied,
+    StationError,
+    UsageError,
+)
 from printstation.config import Settings
 from printstation.daemon import status as report
 from printstation.spool import Journal, connect, operations, paper, queries, verify_chain
 from printstation.spool.backup import BackupFailed, backup
 
 from . import tables
-
-EXIT_NOPERM = 77  # sysexits EX_NOPERM
-
-
-class PermissionDenied(CliError):
-    exit_code = EXIT_NOPERM
 
 
 def operator() -> str:
@@ -39,8 +39,7 @@ def writable_journal(settings: Settings) -> Journal:
     folder_ok = os.access(path.parent, os.W_OK) if path.parent.exists() else \
         os.access(path.parent.parent, os.W_OK)
     if not folder_ok or (path.exists() and not os.access(path, os.W_OK)):
-        raise PermissionDenied(f"{operator()} may not change the queue: operator commands "
-                               f"need membership of group printstation ({path})")
+        raise PermissionDenied(user=operator(), action="change the queue", path=path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return Journal(path, settings.station.id)
 
@@ -72,7 +71,7 @@ def queue_action(settings: Settings, action: str, job_ids: list[str], note: str)
 
 
 @contextmanager
-def _changing(settings: Settings, error: type[CliError] = CliError) -> Iterator[Journal]:
+def _changing(settings: Settings, error: type[StationError] = StationError) -> Iterator[Journal]:
     """The journal for one change; a refused action becomes a one-line `error`."""
     journal = writable_journal(settings)
     try:
@@ -222,7 +221,7 @@ def run_backup(settings: Settings, dest: Path) -> int:
         stats = backup(settings.journal_path, settings.station.data_dir / "archive", dest,
                        progress)
     except BackupFailed as exc:
-        raise CliError(str(exc)) from None
+        raise StationError(str(exc)) from None
     if tty:
         print(file=sys.stderr)
     print(f"backup in {dest}: journal.db ({stats['events']} events, integrity ok), "

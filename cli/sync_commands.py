@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import os
 import signal
 from typing import Any
 
-from printstation.base.errors import EXIT_OK, CliError, ConfigInvalid, Unavailable, UsageError
+from printstation.base.errors import (
+    EXIT_OK,
+    ConfigInvalid,
+    PermissionDenied,
+    Unavailable,
+    UsageError,
+)
 from printstation.config import Settings
 from printstation.daemon import status as report
 from printstation.daemon.context import Context
@@ -48,8 +55,8 @@ def now_(ctx: Context, as_json: bool, now: dt.datetime) -> int:
         try:
             os.kill(daemon["pid"], signal.SIGUSR1)
         except PermissionError:
-            raise CliError("may not signal the daemon: run as root or as user "
-                           "printstation") from None
+            raise PermissionDenied(user=getpass.getuser(), action="signal the daemon",
+                                   path=settings.pid_file) from None
         print(f"asked the daemon (pid {daemon['pid']}) to sync now")
         return EXIT_OK
     runner = SyncRunner(ctx)

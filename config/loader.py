@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+
+from printstation.base.errors import ConfigInvalid
 
 from . import schema
 from .settings import (
@@ -61,7 +64,7 @@ class Problem:
         return f"{self.file}: {self.key}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(ConfigInvalid):
     """The configuration is invalid; `problems` lists every error found."""
 
     def __init__(self, problems: list[Problem]):
@@ -81,8 +84,26 @@ def find_config(explicit: str | None, environ: Mapping[str, str] | None = None) 
     return None
 
 
+@dataclass(frozen=True)
+class Config:
+    """One configuration, frozen: the settings and the stock layouts checked with them.
+
+    The daemon holds one and swaps it whole on reload, in a single assignment, so no
+    stage ever sees new settings with old stocks.
+    """
+
+    settings: Settings
+    stocks: Mapping[str, Stock]
+
+
 def load_settings(path: Path | None, cwd: Path | None = None) -> Settings:
-    """Read and check the configuration at `path` (None: built-in defaults)."""
+    """The settings alone, for commands that need no stock layout."""
+    return load_config(path, cwd).settings
+
+
+def load_config(path: Path | None, cwd: Path | None = None) -> Config:
+    """Read and check the configuration at `path` (None: built-in defaults) and the stock
+    layouts, each once."""
     layers: list[tuple[str, dict[str, Any]]] = []
     problems: list[Problem] = []
     if path is None:
@@ -115,7 +136,7 @@ def load_settings(path: Path | None, cwd: Path | None = None) -> Settings:
     problems.extend(builder.problems)
     if problems:
         raise ConfigError(problems)
-    return settings
+    return Config(settings, MappingProxyType(stocks))
 
 
 def _merge(layers: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from printstation.base.units import PT_MM
+
 # The invoice fields a layout may place, and the item-table columns.
 FIELD_NAMES = frozenset({
     "title", "code", "number", "date", "check_code", "machine_no", "cipher",
@@ -67,7 +69,6 @@ class FormSpec:
 
 # Share of the font size above and below the baseline, for a field's box.
 ASCENT, DESCENT = 0.8, 0.2
-PT_MM = 25.4 / 72
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import threading
 import time
 
 from printstation.base import logs
+from printstation.config import Config
 from printstation.spool import Journal
 
 from .context import Context
@@ -39,6 +40,10 @@ class Runner:
         raise NotImplementedError
 
     def teardown(self) -> None: ...
+
+    def reconfigure(self, old: Config, new: Config) -> None:
+        """Called on the main thread after a reload swapped `old` for `new`: drop what was
+        derived from the old configuration. Must be quick and must not block."""
 
     def nap_s(self) -> float:
         return self.idle_s

@@ -16,7 +16,7 @@ from printstation.base import logs
 from printstation.base.durable import atomic_write
 from printstation.base.errors import ConfigInvalid, Unavailable
 from printstation.base.signals import SignalFlags
-from printstation.config import Settings, Stock, load_settings, load_stocks
+from printstation.config import Settings, Stock, load_config
 from printstation.drivers import FontMissing, ensure_font
 from printstation.spool import Journal, SchemaTooNew, StationMismatch, iso, utc_now
 
@@ -162,26 +162,23 @@ class Service:
         next job on. A change to the station, its folders or the set of printers needs a
         restart: it is refused with a message and the old config stays.
         """
-        old = self.ctx.settings
+        old = self.ctx.config
         try:
-            new = load_settings(old.main_file, cwd=old.config_dir.parent
-                                if old.main_file is None else None)
-            stocks, problems = load_stocks(new.config_dir / "stocks")
-            if problems:
-                raise ValueError(f"{problems[0].file}: {problems[0].key}: {problems[0].message}")
-            check_sync(new)
+            new = load_config(old.settings.main_file, cwd=old.settings.config_dir.parent
+                              if old.settings.main_file is None else None)
+            check_sync(new.settings)
         except Exception as exc:
             self._reloaded(False, str(exc).replace("\n", "; "))
             return
-        if _structure(new) != _structure(old):
+        if _structure(new.settings) != _structure(old.settings):
             self._reloaded(False, "station, folders or printers changed: restart to apply")
             return
-        self.ctx.settings, self.ctx.stocks = new, stocks
-        for runner in self.printers:
-            runner.media_checked = False
-        self.sync.reconfigure()
+        # One assignment: every stage sees either the old settings and stocks or the new.
+        self.ctx.config = new
+        for runner in self.runners:
+            runner.reconfigure(old, new)
         self._reloaded(True, "")
-        logs.info("config.reloaded", files=",".join(new.origin))
+        logs.info("config.reloaded", files=",".join(new.settings.origin))
 
     def _reloaded(self, ok: bool, error: str) -> None:
         self.last_reload = {"at": iso(utc_now()), "ok": ok, "error": error}

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from printstation.base import logs
 from printstation.base.durable import atomic_write
-from printstation.config import PrinterSettings
+from printstation.config import Config, PrinterSettings
 from printstation.drivers import JobStatus, PrinterDriver, PrintRequest, make_driver, render_invoice
 from printstation.invoice import invoice_from_dict, problem
 from printstation.spool import State, paper, queries
@@ -51,6 +51,10 @@ class PrintRunner(JournalRunner):
         found = self.ctx.settings.printer(self.printer_name)
         assert found is not None, "a reload never removes a running printer"
         return found
+
+    def reconfigure(self, old: Config, new: Config) -> None:
+        """New stocks may have new sizes: check them against the queue's media again."""
+        self.media_checked = False
 
     def setup(self) -> None:
         super().setup()

@@ -3,6 +3,7 @@
 Imports only the `invoice` and `config` layers.
 """
 
+from printstation.base.errors import Unavailable
 from printstation.config import PrinterSettings, Stock
 
 from .base import JobStatus, PrinterDriver, PrintRequest
@@ -13,7 +14,7 @@ from .preview import PreviewUnavailable, pdf_to_png
 from .render import TextDoesNotFit, layout_problems, render_invoice
 
 
-class DriverUnavailable(Exception):
+class DriverUnavailable(Unavailable):
     """The printer's backend cannot be used in this build or on this machine."""
 
 

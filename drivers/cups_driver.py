@@ -21,12 +21,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
+from printstation.base.errors import Unavailable
+from printstation.base.units import PT_MM
 from printstation.config import Stock
 
 from .base import JobStatus, PrintRequest
 
 CALL_TIMEOUT_S = 15.0
-PT_MM = 25.4 / 72
 
 # IPP job-state values (pycups): 3 pending, 4 held, 5 processing, 6 stopped, 7 canceled,
 # 8 aborted, 9 completed. Only 7-9 are final.
@@ -34,7 +35,7 @@ _STATES = {3: JobStatus.PENDING, 4: JobStatus.HELD, 5: JobStatus.PENDING, 6: Job
            7: JobStatus.FAILED, 8: JobStatus.FAILED, 9: JobStatus.COMPLETED}
 
 
-class CupsUnavailable(Exception):
+class CupsUnavailable(Unavailable):
     """CUPS could not be reached or did not answer in time; try again later."""
 
 

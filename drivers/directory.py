@@ -1,14 +1,16 @@
 """The `directory` printer: a virtual printer that writes each job's PDF to a folder.
 
-Holding a job is writing `.NAME.pdf.held` (fsynced); releasing it is renaming it to
-`NAME.pdf` and syncing the folder, so a PDF in the folder is always complete and appears
-once per job, however often the daemon crashes.
+Holding a job is writing `.NAME.pdf.held` atomically; releasing it is renaming it to
+`NAME.pdf` and syncing the folder (both through `base.durable`), so a PDF in the folder
+is always complete and appears once per job, however often the daemon crashes.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from printstation.base.durable import atomic_write, replace_file
 
 from .base import JobStatus, PrintRequest
 
@@ -28,20 +30,11 @@ class DirectoryPrinter:
     def create_held(self, request: PrintRequest) -> str:
         # The job id leads the name so that `find` can look it up after a crash.
         external_id = f"{request.job_id}--{_safe(request.title)}"
-        held = self._held(external_id)
-        with open(held, "wb") as fh:
-            fh.write(request.pdf)
-            fh.flush()
-            os.fsync(fh.fileno())
+        atomic_write(self._held(external_id), request.pdf)
         return external_id
 
     def release(self, external_id: str) -> None:
-        os.replace(self._held(external_id), self._final(external_id))
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        replace_file(self._held(external_id), self._final(external_id))
 
     def status(self, external_id: str, job_id: str) -> JobStatus:
         if self._final(external_id).exists():

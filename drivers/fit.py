@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from printstation.base.units import PT_MM
 from printstation.config import FieldSpec
 
 MIN_SIZE = 5.0
 SHRINK_STEP = 0.5
 LEADING = 1.2  # line distance, in font sizes
-PT_MM = 25.4 / 72
 CIPHER_ROW = 28  # characters per row of the 密码区 (4 rows of 27/28)
 
 

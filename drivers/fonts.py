@@ -14,6 +14,8 @@ from pathlib import Path
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
+from printstation.base.errors import Unavailable
+
 FONT_NAME = "PrintstationCJK"
 CANDIDATES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),  # Debian fonts-wqy-zenhei
@@ -23,7 +25,7 @@ _lock = threading.Lock()
 _registered: str | None = None
 
 
-class FontMissing(Exception):
+class FontMissing(Unavailable):
     """No usable CJK TrueType font was found."""
 
 

@@ -7,8 +7,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from printstation.base.errors import Unavailable
 
-class PreviewUnavailable(Exception):
+
+class PreviewUnavailable(Unavailable):
     """pdftoppm is not installed (Debian package poppler-utils)."""
 
 

@@ -16,10 +16,11 @@ from decimal import Decimal
 
 from pypdf import PdfReader
 
+from printstation.base.units import PT_MM
+
 from .problems import Problem, problem
 
 MAX_PAGES = 10
-PT_PER_MM = 72 / 25.4
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ def read_pdf(data: bytes) -> tuple[PdfInvoice | None, list[Problem]]:
 
 
 def _page_mm(page) -> tuple[float, float]:
-    width = float(page.mediabox.width) / PT_PER_MM
-    height = float(page.mediabox.height) / PT_PER_MM
+    width = float(page.mediabox.width) * PT_MM
+    height = float(page.mediabox.height) * PT_MM
     if int(page.get("/Rotate", 0) or 0) % 180:
         width, height = height, width
     return round(width, 1), round(height, 1)

@@ -15,12 +15,13 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from printstation.base.durable import atomic_write, fsync_dir
+from printstation.base.durable import atomic_write, fsync_file, replace_file
+from printstation.base.errors import StationError
 
 Progress = Callable[[str], None]
 
 
-class BackupFailed(Exception):
+class BackupFailed(StationError):
     """The copy is not trustworthy; the previous backup (if any) was left as it was."""
 
 
@@ -45,15 +46,10 @@ def backup(db_path: Path, archive_root: Path, dest: Path,
     if verdict != "ok":
         partial.unlink(missing_ok=True)
         raise BackupFailed(f"the copy failed integrity_check: {verdict}")
-    fd = os.open(partial, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(partial, dest / "journal.db")
-    fsync_dir(dest)
+    fsync_file(partial)
+    replace_file(partial, dest / "journal.db")
 
-    # Hidden names are atomic writes still in progress (spool/durable.py): not archive yet.
+    # Hidden names are atomic writes still in progress (base/durable.py): not archive yet.
     files = [p for p in archive_root.rglob("*") if p.is_file() and not p.name.startswith(".")] \
         if archive_root.exists() else []
     copied = 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from printstation.base.errors import ConfigInvalid
+
 # Each entry migrates from version N-1 to N (N is its position + 1). Append only.
 MIGRATIONS: list[str] = [
     """
@@ -124,7 +126,7 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaTooNew(Exception):
+class SchemaTooNew(ConfigInvalid):
     """The database was written by a newer printstation."""
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from printstation.base.errors import CliError
+from printstation.base.errors import StationError
 from printstation.cli import actions as admin
 from printstation.harness.docs import js, special
 from printstation.harness.kit import EXE, Station, drop_by_rename, wait_for, write_config
@@ -203,7 +203,7 @@ def test_permission_error_names_the_group(tmp_path: Path, monkeypatch) -> None:
     settings = load_settings(None, cwd=tmp_path)
     (tmp_path / "printstation-data").mkdir()
     monkeypatch.setattr(admin.os, "access", lambda path, mode: False)
-    with pytest.raises(CliError) as info:
+    with pytest.raises(StationError) as info:
         admin.writable_journal(settings)
     assert info.value.exit_code == 77 and "group printstation" in str(info.value)
 
