@@ -23,7 +23,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_nev
 from tenacity.wait import wait_random_exponential
 
 from printstation.base import logs
+from printstation.config import Config
 from printstation.spool import iso, outbox
+from printstation.spool.states import SYNC, SyncState
 
 from .context import Context
 from .crash import crash_point
@@ -52,7 +54,8 @@ class SyncRunner(JournalRunner):
     def __init__(self, ctx: Context):
         super().__init__(ctx)
         self.client: HeadOffice | None = None
-        self.state = "idle" if ctx.settings.sync.url else "off"
+        # Where the worker starts; every later change goes through `_set_state`.
+        self.state = SyncState.IDLE if ctx.settings.sync.url else SyncState.OFF
         self.acked = 0
         self.last_ok_at: str | None = None
         self.last_error: str | None = None
@@ -74,13 +77,13 @@ class SyncRunner(JournalRunner):
         self._kick = self._verify_now = True
         self.wake()
 
-    def reconfigure(self) -> None:
+    def reconfigure(self, old: Config | None = None, new: Config | None = None) -> None:
         """After a reload: new URL, token or CA, and a paused sync tries again."""
         self._reconfigure = True
         self.wake()
 
     def snapshot(self) -> dict[str, Any]:
-        return {"state": self.state, "url": self.ctx.settings.sync.url,
+        return {"state": self.state.value, "url": self.ctx.settings.sync.url,
                 "acked_through": self.acked, "last_ok_at": self.last_ok_at,
                 "last_error": self.last_error, "last_error_at": self.last_error_at,
                 "next_attempt_at": self.next_attempt_at}
@@ -98,20 +101,24 @@ class SyncRunner(JournalRunner):
 
     def run_once(self) -> bool:
         settings = self.ctx.settings.sync
-        if self._reconfigure or (self._kick and self.state in ("paused", "halted")):
+        if self._reconfigure or (self._kick and self.state in (SyncState.PAUSED,
+                                                               SyncState.HALTED)):
             self._reconfigure = self._kick = False
             if self.client is not None:
                 self.client.close()
                 self.client = None
-            self.state = "idle" if settings.url else "off"
+            self._set_state(SyncState.IDLE if settings.url else SyncState.OFF)
         self._kick = False
-        if not settings.url or self.state in ("paused", "halted"):
+        if not settings.url or self.state in (SyncState.PAUSED, SyncState.HALTED):
             return False
+        if self.state is SyncState.OFF:
+            # A reload turned sync on, and this pass came before its reconfigure() call.
+            self._set_state(SyncState.IDLE)
         if self.client is None:
             try:
                 token = read_token(settings.token_file)
             except TokenProblem as exc:
-                self._stop_sync("paused", str(exc))
+                self._stop_sync(SyncState.PAUSED, str(exc))
                 return False
             self.client = HeadOffice(settings.url, token, settings.timeout_s, settings.ca_file)
         retrying = Retrying(
@@ -122,11 +129,11 @@ class SyncRunner(JournalRunner):
         except ShutdownRequested:
             return False
         except Permanent as exc:
-            self._stop_sync("paused", str(exc))
+            self._stop_sync(SyncState.PAUSED, str(exc))
         except Conflict as exc:
-            self._stop_sync("halted", f"{exc}; head office holds different events under the "
-                            "same seq: compare `printstation journal --verify` here with head "
-                            "office's copy before `printstation sync --now`")
+            self._stop_sync(SyncState.HALTED, f"{exc}; head office holds different events under"
+                            " the same seq: compare `printstation journal --verify` here with"
+                            " head office's copy before `printstation sync --now`")
         return False
 
     def deliver(self) -> bool:
@@ -136,10 +143,10 @@ class SyncRunner(JournalRunner):
         if not events:
             if self._verify_now or time.monotonic() - self._verified_at >= VERIFY_EVERY_S:
                 return self.verify()
-            self.state = "idle"
+            self._set_state(SyncState.IDLE)
             self._restored()
             return False
-        self.state = "sending"
+        self._set_state(SyncState.SENDING)
         first, last = events[0]["seq"], events[-1]["seq"]
         acked = self.client.post_events(self.ctx.settings.station.id, events)
         crash_point("sync_after_post")
@@ -177,7 +184,7 @@ class SyncRunner(JournalRunner):
                        note="head office holds more events than this journal: was the "
                             "journal restored or replaced?")
         if acked >= self.acked:
-            self.state = "idle"
+            self._set_state(SyncState.IDLE)
             self._restored()
             return False
         _, resent = outbox.acknowledge(self.journal, acked)
@@ -204,7 +211,7 @@ class SyncRunner(JournalRunner):
         """Before each sleep: remember the error; log an outage once, when it begins."""
         error = retry_state.outcome.exception() if retry_state.outcome else None
         wait_s = retry_state.upcoming_sleep
-        self.state = "retrying"
+        self._set_state(SyncState.RETRYING)
         self.last_error, self.last_error_at = str(error), iso(self.ctx.clock())
         self.next_attempt_at = iso(self.ctx.clock() + dt.timedelta(seconds=wait_s))
         self.outage_tries += 1
@@ -247,8 +254,15 @@ class SyncRunner(JournalRunner):
         self.last_error = None
         self.next_attempt_at = None
 
-    def _stop_sync(self, state: str, error: str) -> None:
-        self.state, self.last_error, self.last_error_at = state, error, iso(self.ctx.clock())
+    def _stop_sync(self, state: SyncState, error: str) -> None:
+        self._set_state(state)
+        self.last_error, self.last_error_at = error, iso(self.ctx.clock())
         self.next_attempt_at = None
-        logs.error(f"sync.{state}", url=self.ctx.settings.sync.url, error=error,
+        logs.error(f"sync.{state.value}", url=self.ctx.settings.sync.url, error=error,
                    resume="printstation sync --now, or a reload")
+
+    def _set_state(self, new: SyncState) -> None:
+        """The one place the sync state changes: a move the SYNC table lacks is a bug, and
+        raises `IllegalTransition` before anything is changed."""
+        SYNC.check("worker", self.state, new)
+        self.state = new

@@ -18,6 +18,8 @@ from pathlib import Path
 from printstation.base.durable import atomic_write, fsync_file, replace_file
 from printstation.base.errors import StationError
 
+from .states import SourceState
+
 Progress = Callable[[str], None]
 
 
@@ -39,7 +41,8 @@ def backup(db_path: Path, archive_root: Path, dest: Path,
         events = copy.execute("SELECT count(*) FROM events").fetchone()[0]
         index = [{"path": os.fsdecode(row[0]) if isinstance(row[0], bytes) else row[0],
                   "sha256": row[1], "size": row[2]} for row in copy.execute(
-            "SELECT destination, sha256, size FROM sources WHERE state = 'archived'")]
+            "SELECT destination, sha256, size FROM sources WHERE state = ?",
+            (SourceState.ARCHIVED.value,))]
     finally:
         copy.close()
         source.close()

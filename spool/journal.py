@@ -20,11 +20,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from printstation.base.errors import ConfigInvalid
+
 from . import db, paper
-from .states import FINAL, State, check_transition
+from .states import (
+    FINAL,
+    INVOICE,
+    SOURCE,
+    InvoiceState,
+    SheetState,
+    SourceState,
+    State,
+    check_transition,
+    sql_in,
+)
 
 GENESIS = "0" * 64
-_FINAL_SQL = "(" + ",".join(f"'{s}'" for s in sorted(FINAL)) + ")"
+_FINAL_SQL = sql_in(FINAL)
+# A job that ended any other way than printed did not take its file's bytes.
+_NOT_TAKEN_SQL = sql_in(FINAL - {State.PRINTED})
+# A file is finished once its source row is in a final state; until then it waits.
+_UNFINISHED_SQL = sql_in(set(SourceState) - SOURCE.final)
 # Columns `transition` may set besides state and reason.
 _JOB_COLUMNS = frozenset({"kind", "invoice_key", "invoice_json", "errors", "printer",
                           "cups_job_id", "attempts", "next_attempt_at", "paper_code",
@@ -55,7 +71,7 @@ def event_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(body)).encode("utf-8")).hexdigest()
 
 
-class StationMismatch(Exception):
+class StationMismatch(ConfigInvalid):
     """The journal belongs to another station id."""
 
 
@@ -179,12 +195,12 @@ class Journal:
         now = self.now()
         with self.transaction() as c:
             seq = c.execute("INSERT INTO sources (id, name, raw_name, spool_name, sha256, size,"
-                            " state, claimed_at) VALUES (?,?,?,?,?,?,'open',?)",
+                            " state, claimed_at) VALUES (?,?,?,?,?,?,?,?)",
                             (source_id, name, raw_name, spool_name, sha256, size,
-                             now)).lastrowid
+                             SourceState.OPEN.value, now)).lastrowid
             c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256, source_seq,"
-                      " state, created_at, updated_at) VALUES (?,?,?,?,?,'incoming',?,?)",
-                      (source_id, source_id, name, sha256, seq, now, now))
+                      " state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                      (source_id, source_id, name, sha256, seq, State.INCOMING.value, now, now))
             payload: dict[str, Any] = {"file": name, "size": size, "sha256": sha256}
             if recovered:
                 payload["recovered"] = True
@@ -199,7 +215,8 @@ class Journal:
     def next_incoming(self) -> sqlite3.Row | None:
         return self.conn.execute(
             "SELECT j.*, s.spool_name, s.size FROM jobs j JOIN sources s ON s.id = j.source_id"
-            " WHERE j.state = 'incoming' ORDER BY j.source_seq, j.batch_index LIMIT 1").fetchone()
+            " WHERE j.state = ? ORDER BY j.source_seq, j.batch_index LIMIT 1",
+            (State.INCOMING.value,)).fetchone()
 
     def earlier_copy(self, sha256: str, source_seq: int) -> sqlite3.Row | None:
         """A job of an earlier file with the same bytes that was taken, not refused.
@@ -209,14 +226,14 @@ class Journal:
         """
         return self.conn.execute(
             "SELECT j.id, j.created_at FROM jobs j JOIN sources s ON s.id = j.source_id"
-            " WHERE s.sha256 = ? AND s.rowid < ? AND j.state NOT IN ('rejected', 'cancelled',"
-            " 'failed') ORDER BY s.rowid LIMIT 1", (sha256, source_seq)).fetchone()
+            f" WHERE s.sha256 = ? AND s.rowid < ? AND j.state NOT IN {_NOT_TAKEN_SQL}"
+            " ORDER BY s.rowid LIMIT 1", (sha256, source_seq)).fetchone()
 
     def invoice_taken(self, key: str, job_id: str) -> sqlite3.Row | None:
         """The job that printed `key` (not voided), or another live job for it."""
         row = self.conn.execute(
             "SELECT job_id AS id, printed_at AS at FROM invoices WHERE key = ?"
-            " AND state = 'printed'", (key,)).fetchone()
+            " AND state = ?", (key, InvoiceState.PRINTED.value)).fetchone()
         return row or self.conn.execute(
             f"SELECT id, created_at AS at FROM jobs WHERE invoice_key = ? AND id != ?"
             f" AND state NOT IN {_FINAL_SQL} ORDER BY created_at LIMIT 1",
@@ -233,9 +250,10 @@ class Journal:
                     now = self.now()
                     c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256,"
                               " source_seq, batch_index, state, created_at, updated_at)"
-                              " VALUES (?,?,?,?,?,?,'incoming',?,?)",
+                              " VALUES (?,?,?,?,?,?,?,?,?)",
                               (job_id, job["source_id"], job["source_name"],
-                               job["source_sha256"], job["source_seq"], index, now, now))
+                               job["source_sha256"], job["source_seq"], index,
+                               State.INCOMING.value, now, now))
                     self.append_event("job.created", job_id, None,
                                       {"file": job["source_name"], "batch_index": index})
                 self.transition(job_id, outcome.state, outcome.reason,
@@ -272,22 +290,26 @@ class Journal:
             # budget (unacknowledged printed totals) is summed from the outbox alone.
             total = {"total": record["total"]} if record and record["total"] else {}
             self.transition(job_id, State.PRINTED, payload={**(payload or {}), **total})
-            paper.settle(c, job_id, "used", job["invoice_key"], None, now)
+            paper.settle(c, job_id, SheetState.USED, job["invoice_key"], None, now)
             if record is None:
                 return  # a PDF whose number could not be read: known by its bytes only
+            # An invoice printed before (a reprint) is printed again: a move of its own.
+            old = c.execute("SELECT state FROM invoices WHERE key = ?", (record["key"],)).fetchone()
+            if old is not None:
+                INVOICE.check(record["key"], old["state"], InvoiceState.PRINTED)
             c.execute(
                 "INSERT INTO invoices (key, code, number, kind, date, buyer_name, buyer_tin,"
                 " total_amount, total_tax, total, state, printed_at, print_count, job_id,"
                 " paper_code, paper_number)"
                 " VALUES (:key, :code, :number, :kind, :date, :buyer_name, :buyer_tin,"
-                " :total_amount, :total_tax, :total, 'printed', :now, 1, :job, :paper_code,"
+                " :total_amount, :total_tax, :total, :state, :now, 1, :job, :paper_code,"
                 " :paper_number)"
-                " ON CONFLICT(key) DO UPDATE SET state = 'printed',"
+                " ON CONFLICT(key) DO UPDATE SET state = excluded.state,"
                 " printed_at = excluded.printed_at, print_count = print_count + 1,"
                 " job_id = excluded.job_id, paper_code = excluded.paper_code,"
                 " paper_number = excluded.paper_number",
-                {**record, "now": now, "job": job_id, "paper_code": job["paper_code"],
-                 "paper_number": job["paper_number"]})
+                {**record, "state": InvoiceState.PRINTED.value, "now": now, "job": job_id,
+                 "paper_code": job["paper_code"], "paper_number": job["paper_number"]})
 
     # -- finishing ----------------------------------------------------------------------
 
@@ -305,13 +327,13 @@ class Journal:
                      f" AND j.state NOT IN {_FINAL_SQL})")
         if since_seq is None:
             return self.conn.execute(
-                f"SELECT * FROM sources s WHERE s.state IN ('open', 'finishing'){all_final}"
+                f"SELECT * FROM sources s WHERE s.state IN {_UNFINISHED_SQL}{all_final}"
                 " ORDER BY s.rowid").fetchall()
         finals = ",".join(f"'job.{state}'" for state in sorted(FINAL))
         return self.conn.execute(
             "SELECT * FROM sources s WHERE s.id IN (SELECT j.source_id FROM events e"
             f" JOIN jobs j ON j.id = e.job_id WHERE e.seq > ? AND e.type IN ({finals}))"
-            f" AND s.state IN ('open', 'finishing'){all_final} ORDER BY s.rowid",
+            f" AND s.state IN {_UNFINISHED_SQL}{all_final} ORDER BY s.rowid",
             (since_seq,)).fetchall()
 
     def jobs_of_source(self, source_id: str) -> list[sqlite3.Row]:
@@ -324,15 +346,24 @@ class Journal:
         The path is kept as the filesystem's bytes: a file's name need not be UTF-8.
         """
         with self.transaction() as c:
-            c.execute("UPDATE sources SET state = 'finishing', destination = ? WHERE id = ?",
-                      (destination, source_id))
+            self._check_source(source_id, SourceState.FINISHING)
+            c.execute("UPDATE sources SET state = ?, destination = ? WHERE id = ?",
+                      (SourceState.FINISHING.value, destination, source_id))
 
     def finish(self, source_id: str, archived: bool, payload: dict[str, Any]) -> None:
-        state = "archived" if archived else "rejected"
+        state = SourceState.ARCHIVED if archived else SourceState.REJECTED
         with self.transaction() as c:
+            self._check_source(source_id, state)
             c.execute("UPDATE sources SET state = ?, finished_at = ? WHERE id = ?",
-                      (state, self.now(), source_id))
-            self.append_event(f"file.{state}", source_id, None, payload)
+                      (state.value, self.now(), source_id))
+            self.append_event(f"file.{state.value}", source_id, None, payload)
+
+    def _check_source(self, source_id: str, new: SourceState) -> None:
+        """Refuse a move of a file that its lifecycle lacks; call inside `transaction()`."""
+        row = self.conn.execute("SELECT state FROM sources WHERE id = ?", (source_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no source {source_id}")
+        SOURCE.check(source_id, row["state"], new)
 
 
 def verify_chain(conn: sqlite3.Connection) -> tuple[int, str | None]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from printstation.base.errors import StationError
+
 from . import paper
 from .files import new_source_id
 from .journal import Journal
-from .states import State
+from .states import FINAL, INVOICE, InvoiceState, SheetState, SourceState, State, sql_in
 
 
-class Refused(Exception):
+class Refused(StationError):
     """The action does not apply to this job or invoice; nothing was changed."""
 
 
@@ -25,7 +27,7 @@ def _job(journal: Journal, job_id: str) -> Any:
     return row
 
 
-def _move(journal: Journal, job_id: str, allowed: set[str], new: State, reason: str | None,
+def _move(journal: Journal, job_id: str, allowed: set[State], new: State, reason: str | None,
           operator: str, note: str, verb: str) -> str:
     with journal.transaction() as c:
         job = _job(journal, job_id)
@@ -41,30 +43,30 @@ def _move(journal: Journal, job_id: str, allowed: set[str], new: State, reason: 
 
 
 def hold(journal: Journal, job_id: str, operator: str, note: str = "") -> str:
-    return _move(journal, job_id, {"incoming", "queued", "deferred"}, State.HELD, "operator",
-                 operator, note, "held")
+    return _move(journal, job_id, {State.INCOMING, State.QUEUED, State.DEFERRED}, State.HELD,
+                 "operator", operator, note, "held")
 
 
 def release(journal: Journal, job_id: str, operator: str, note: str = "") -> str:
-    return _move(journal, job_id, {"held"}, State.QUEUED, None, operator, note, "released")
+    return _move(journal, job_id, {State.HELD}, State.QUEUED, None, operator, note, "released")
 
 
 def requeue(journal: Journal, job_id: str, operator: str, note: str = "") -> str:
     """Try again now: a deferred job skips its wait; a held one is released."""
-    return _move(journal, job_id, {"deferred", "held"}, State.QUEUED, None, operator, note,
-                 "requeued")
+    return _move(journal, job_id, {State.DEFERRED, State.HELD}, State.QUEUED, None, operator,
+                 note, "requeued")
 
 
 def cancel(journal: Journal, job_id: str, operator: str, note: str = "") -> str:
-    return _move(journal, job_id, {"incoming", "queued", "held", "deferred"}, State.CANCELLED,
-                 "operator", operator, note, "cancelled (a submitted job is the printer's "
-                 "now; an uncertain one is settled with resolve)")
+    return _move(journal, job_id, {State.INCOMING, State.QUEUED, State.HELD, State.DEFERRED},
+                 State.CANCELLED, "operator", operator, note, "cancelled (a submitted job is "
+                 "the printer's now; an uncertain one is settled with resolve)")
 
 
 def resolve(journal: Journal, job_id: str, printed: bool, operator: str, reason: str) -> str:
     """Settle an `uncertain` job: it printed (the sheet is used) or it did not (spoiled)."""
     job = _job(journal, job_id)
-    if job["state"] != "uncertain":
+    if job["state"] != State.UNCERTAIN:
         raise Refused(f"{job_id}: is {job['state']}; only uncertain jobs are resolved")
     payload = {"operator": operator, "reason": reason}
     if printed:
@@ -73,8 +75,8 @@ def resolve(journal: Journal, job_id: str, printed: bool, operator: str, reason:
     with journal.transaction() as c:
         journal.transition(job_id, State.FAILED, "operator.spoiled",
                            payload={**payload, "resolved": "spoiled"})
-        paper.settle(c, job_id, "spoiled", job["invoice_key"], reason or "resolved as spoiled",
-                     journal.now())
+        paper.settle(c, job_id, SheetState.SPOILED, job["invoice_key"],
+                     reason or "resolved as spoiled", journal.now())
     return f"{job_id}: uncertain -> failed (sheet spoiled)"
 
 
@@ -82,11 +84,13 @@ def void(journal: Journal, key: str, reason: str, operator: str) -> str:
     """Mark a printed invoice voided (作废), and its sheet with it."""
     with journal.transaction() as c:
         row = c.execute("SELECT state FROM invoices WHERE key = ?", (key,)).fetchone()
-        if row is None or row["state"] != "printed":
+        # The invoice table decides: only a printed invoice can be voided, so the one way
+        # to be refused with a row is to be voided already.
+        if row is None or not INVOICE.allows(row["state"], InvoiceState.VOIDED):
             raise Refused(f"{key}: {'not printed' if row is None else 'already voided'}; "
                           "only a printed invoice can be voided")
         now = journal.now()
-        c.execute("UPDATE invoices SET state = 'voided' WHERE key = ?", (key,))
+        c.execute("UPDATE invoices SET state = ? WHERE key = ?", (InvoiceState.VOIDED.value, key))
         sheet = paper.void_sheet(c, key, reason, now)
         journal.append_event("invoice.voided", None, key, {
             "reason": reason, "operator": operator, "sheet": str(sheet) if sheet else None})
@@ -103,22 +107,24 @@ def reprint(journal: Journal, key: str, reason: str, operator: str,
         last = c.execute("SELECT * FROM jobs WHERE id = ?", (invoice["job_id"],)).fetchone() \
             if invoice is not None else c.execute(
                 "SELECT * FROM jobs WHERE invoice_key = ? AND invoice_json IS NOT NULL"
-                " AND state IN ('failed', 'cancelled') ORDER BY created_at DESC LIMIT 1",
-                (key,)).fetchone()
+                " AND state IN (?, ?) ORDER BY created_at DESC LIMIT 1",
+                (key, State.FAILED.value, State.CANCELLED.value)).fetchone()
         if last is None:
             raise Refused(f"{key}: never printed or read here; drop its file instead")
         live = c.execute("SELECT id FROM jobs WHERE invoice_key = ? AND state NOT IN"
-                         " ('printed', 'rejected', 'failed', 'cancelled')", (key,)).fetchone()
+                         f" {sql_in(FINAL)}", (key,)).fetchone()
         if live is not None:
             raise Refused(f"{key}: job {live['id']} for it is still in the queue")
         now = journal.now()
         job_id = "R" + new_source_id(journal.clock())
         # A reprint has no file of its own: its source row only orders it in the queue.
         seq = c.execute("INSERT INTO sources (id, name, spool_name, state, claimed_at)"
-                        " VALUES (?,?,'', 'none', ?)", (job_id, f"reprint {key}", now)).lastrowid
+                        " VALUES (?,?,'',?,?)",
+                        (job_id, f"reprint {key}", SourceState.NONE.value, now)).lastrowid
         c.execute("INSERT INTO jobs (id, source_id, source_name, source_seq, kind, state,"
-                  " created_at, updated_at) VALUES (?,?,?,?,?,'incoming',?,?)",
-                  (job_id, job_id, f"reprint {key}", seq, last["kind"], now, now))
+                  " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                  (job_id, job_id, f"reprint {key}", seq, last["kind"], State.INCOMING.value,
+                   now, now))
         journal.transition(job_id, State.QUEUED, None,
                            payload={"reprint_of": key, "reason": reason, "operator": operator,
                                     "previous_job": last["id"]},

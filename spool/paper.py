@@ -10,13 +10,17 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from printstation.base.errors import StationError
+
+from .states import SHEET, SheetState
+
 if TYPE_CHECKING:  # the journal imports this module for its own transactions
     from .journal import Journal
 
 LOW_STOCK = 20  # `status` warns below this many free sheets
 
 
-class PaperError(Exception):
+class PaperError(StationError):
     """A ledger request that cannot be done; nothing was changed."""
 
 
@@ -53,9 +57,9 @@ def load(journal: Journal, printer: str, stock: str, code: str, first: str, last
         ).lastrowid
         width = len(first)
         c.executemany(
-            "INSERT INTO sheets (range_id, printer, stock, code, number, updated_at)"
-            " VALUES (?,?,?,?,?,?)",
-            ((range_id, printer, stock, code, str(n).zfill(width), now)
+            "INSERT INTO sheets (range_id, printer, stock, code, number, state, updated_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            ((range_id, printer, stock, code, str(n).zfill(width), SheetState.LOADED.value, now)
              for n in range(int(first), int(last) + 1)))
         journal.append_event("paper.loaded", payload={
             "printer": printer, "stock": stock, "code": code, "from": first, "to": last,
@@ -66,29 +70,31 @@ def load(journal: Journal, printer: str, stock: str, code: str, first: str, last
 def next_free(conn: sqlite3.Connection, printer: str, stock: str) -> Sheet | None:
     """The next sheet the printer will feed: the first loaded one no job holds."""
     row = conn.execute(
-        "SELECT code, number FROM sheets WHERE printer = ? AND stock = ? AND state = 'loaded'"
-        " AND job_id IS NULL ORDER BY id LIMIT 1", (printer, stock)).fetchone()
+        "SELECT code, number FROM sheets WHERE printer = ? AND stock = ? AND state = ?"
+        " AND job_id IS NULL ORDER BY id LIMIT 1",
+        (printer, stock, SheetState.LOADED.value)).fetchone()
     return Sheet(row["code"], row["number"]) if row else None
 
 
 def reserve(conn: sqlite3.Connection, sheet: Sheet, stock: str, job_id: str, now: str) -> None:
     conn.execute("UPDATE sheets SET job_id = ?, updated_at = ? WHERE stock = ? AND code = ?"
-                 " AND number = ? AND state = 'loaded' AND job_id IS NULL",
-                 (job_id, now, stock, sheet.code, sheet.number))
+                 " AND number = ? AND state = ? AND job_id IS NULL",
+                 (job_id, now, stock, sheet.code, sheet.number, SheetState.LOADED.value))
 
 
-def settle(conn: sqlite3.Connection, job_id: str, state: str, invoice_key: str | None,
+def settle(conn: sqlite3.Connection, job_id: str, state: SheetState, invoice_key: str | None,
            reason: str | None, now: str) -> None:
     """The sheet a job holds ends `used` or `spoiled` (the job printed, or it was lost)."""
+    SHEET.check(f"held by job {job_id}", SheetState.LOADED, state)
     conn.execute("UPDATE sheets SET state = ?, invoice_key = ?, reason = ?, updated_at = ?"
-                 " WHERE job_id = ? AND state = 'loaded'",
-                 (state, invoice_key, reason, now, job_id))
+                 " WHERE job_id = ? AND state = ?",
+                 (state.value, invoice_key, reason, now, job_id, SheetState.LOADED.value))
 
 
 def release(conn: sqlite3.Connection, job_id: str, now: str) -> None:
     """A job that goes back to waiting no longer holds a sheet."""
     conn.execute("UPDATE sheets SET job_id = NULL, updated_at = ? WHERE job_id = ?"
-                 " AND state = 'loaded'", (now, job_id))
+                 " AND state = ?", (now, job_id, SheetState.LOADED.value))
 
 
 def spoil(journal: Journal, printer: str, stock: str, count: int, reason: str,
@@ -97,14 +103,16 @@ def spoil(journal: Journal, printer: str, stock: str, count: int, reason: str,
     with journal.transaction() as c:
         rows = c.execute(
             "SELECT id, code, number FROM sheets WHERE printer = ? AND stock = ?"
-            " AND state = 'loaded' AND job_id IS NULL ORDER BY id LIMIT ?",
-            (printer, stock, count)).fetchall()
+            " AND state = ? AND job_id IS NULL ORDER BY id LIMIT ?",
+            (printer, stock, SheetState.LOADED.value, count)).fetchall()
         if len(rows) < count:
             raise PaperError(f"only {len(rows)} free sheet(s) of {stock} in {printer}")
         now = journal.now()
-        c.executemany("UPDATE sheets SET state = 'spoiled', reason = ?, updated_at = ?"
-                      " WHERE id = ?", ((reason, now, r["id"]) for r in rows))
         sheets = [Sheet(r["code"], r["number"]) for r in rows]
+        # Every one of them was selected loaded: one check covers the lot.
+        SHEET.check(", ".join(map(str, sheets)), SheetState.LOADED, SheetState.SPOILED)
+        c.executemany("UPDATE sheets SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+                      ((SheetState.SPOILED.value, reason, now, r["id"]) for r in rows))
         journal.append_event("paper.spoiled", payload={
             "printer": printer, "stock": stock, "sheets": [str(s) for s in sheets],
             "reason": reason, "operator": operator})
@@ -112,13 +120,17 @@ def spoil(journal: Journal, printer: str, stock: str, count: int, reason: str,
 
 
 def void_sheet(conn: sqlite3.Connection, invoice_key: str, reason: str, now: str) -> Sheet | None:
-    row = conn.execute("SELECT id, code, number FROM sheets WHERE invoice_key = ?"
-                       " AND state = 'used' ORDER BY id DESC LIMIT 1", (invoice_key,)).fetchone()
+    """Void the sheet the invoice `invoice_key` was last printed on, if the ledger has one."""
+    row = conn.execute("SELECT id, code, number, state FROM sheets WHERE invoice_key = ?"
+                       " AND state = ? ORDER BY id DESC LIMIT 1",
+                       (invoice_key, SheetState.USED.value)).fetchone()
     if row is None:
         return None
-    conn.execute("UPDATE sheets SET state = 'voided', reason = ?, updated_at = ? WHERE id = ?",
-                 (reason, now, row["id"]))
-    return Sheet(row["code"], row["number"])
+    sheet = Sheet(row["code"], row["number"])
+    SHEET.check(str(sheet), row["state"], SheetState.VOIDED)
+    conn.execute("UPDATE sheets SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+                 (SheetState.VOIDED.value, reason, now, row["id"]))
+    return sheet
 
 
 def summary(conn: sqlite3.Connection, printer: str | None = None) -> list[dict]:
@@ -131,9 +143,12 @@ def summary(conn: sqlite3.Connection, printer: str | None = None) -> list[dict]:
     for row in rows:
         entry = found.setdefault((row["printer"], row["stock"]), {
             "printer": row["printer"], "stock": row["stock"], "loaded": 0, "free": 0,
-            "in_printer": 0, "used": 0, "spoiled": 0, "voided": 0})
+            "in_printer": 0, **{state.value: 0 for state in SheetState
+                                if state != SheetState.LOADED}})
+        # "loaded" counts every sheet ever loaded; one still in the loaded state is counted
+        # again as free or in the printer, the others by the state they ended in.
         entry["loaded"] += row["n"]
-        if row["state"] == "loaded":
+        if row["state"] == SheetState.LOADED:
             entry["in_printer" if row["held"] else "free"] += row["n"]
         else:
             entry[row["state"]] += row["n"]
