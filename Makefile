@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench soak install uninstall system-packages venv clean
+.PHONY: run test test-fast lint bench soak install uninstall system-packages venv clean
 
 run: venv
 	$(VENV)/bin/printstation run
@@ -13,6 +13,10 @@ run: venv
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
+
+# The unit tests only, in under a minute: no daemon, cupsd, receiver or soak (`e2e` tests).
+test-fast: venv
+	$(VENV)/bin/pytest -q -m "not e2e"
 
 lint: venv
 	$(VENV)/bin/ruff check .

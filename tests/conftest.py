@@ -7,6 +7,19 @@ import pytest
 
 from printstation.harness.kit import Station, write_config
 
+# Fixtures whose tests start real processes: the `station` fixture is there to run the
+# daemon, and `cupsd` is a private CUPS server. `make test-fast` leaves such tests out.
+PROCESS_FIXTURES = frozenset({"station", "cupsd"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `e2e` every test that uses a process fixture, so that a new test cannot slip
+    into the fast run by forgetting the marker. Tests that start processes themselves
+    carry the marker in their own module."""
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[Station]:

@@ -7,7 +7,13 @@ import sys
 import venv
 from pathlib import Path
 
+import pytest
+
 from printstation.harness.kit import ROOT, write_config
+
+# Building and installing a wheel into a fresh venv is end to end, not logic: it runs pip
+# (which may fetch the dependencies) and the installed executable as processes.
+pytestmark = pytest.mark.e2e
 
 
 def test_wheel_install_into_a_fresh_venv(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from printstation.config import load_stocks
 from printstation.daemon.prerender import Ahead, RenderPool
 from printstation.drivers import render_invoice
@@ -53,6 +55,7 @@ def alive(pids: set[int]) -> set[int]:
     return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
 
 
+@pytest.mark.e2e
 def test_the_render_worker_dies_with_a_killed_daemon(tmp_path: Path) -> None:
     station = Station(tmp_path, write_config(tmp_path))
     station.start()

@@ -11,6 +11,9 @@ import pytest
 from printstation.harness.receiver import TOKEN, Receiver
 from printstation.spool.journal import GENESIS, event_hash
 
+# Every test here talks to the reference receiver, which runs as its own process.
+pytestmark = pytest.mark.e2e
+
 
 def chain(count: int, station: str = "TEST-001", start_prev: str = GENESIS,
           first: int = 1, kind: str = "job.printed") -> list[dict]:

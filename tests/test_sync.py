@@ -26,6 +26,9 @@ from printstation.harness.kit import (
 )
 from printstation.harness.receiver import TOKEN, Receiver, add_sync, verify_received
 
+# Every test here runs the real daemon, and most the receiver too, as processes.
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def receiver(tmp_path: Path):
