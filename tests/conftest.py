@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from printstation.harness.kit import Station, write_config
+from printstation.spool import Journal
 
 # Fixtures whose tests start real processes: the `station` fixture is there to run the
 # daemon, and `cupsd` is a private CUPS server. `make test-fast` leaves such tests out.
@@ -19,6 +21,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+
+
+def fixed_clock() -> dt.datetime:
+    """The journal tests' clock: a fixed instant, with microseconds to see them rounded."""
+    return dt.datetime(2026, 11, 28, 3, 0, 0, 123456, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    """A fresh journal on disk in the test's own folder."""
+    j = Journal(tmp_path / "journal.db", "ST-1", fixed_clock)
+    yield j
+    j.close()
 
 
 @pytest.fixture

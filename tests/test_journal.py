@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
@@ -19,17 +18,6 @@ from printstation.spool import (
     verify_chain,
 )
 from printstation.spool.states import FINAL, TRANSITIONS
-
-
-def fixed_clock() -> dt.datetime:
-    return dt.datetime(2026, 11, 28, 3, 0, 0, 123456, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    j = Journal(tmp_path / "journal.db", "ST-1", fixed_clock)
-    yield j
-    j.close()
 
 
 def test_pragmas_and_schema_version(journal: Journal) -> None:

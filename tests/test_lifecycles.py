@@ -3,7 +3,6 @@ guard at work in the real code on a real journal."""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 from pathlib import Path
@@ -97,17 +96,6 @@ def test_the_job_guard_is_unchanged() -> None:
 
 
 # -- the guards at work on a real journal ----------------------------------------------------
-
-def fixed_clock() -> dt.datetime:
-    return dt.datetime(2026, 11, 28, 3, 0, 0, 123456, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    j = Journal(tmp_path / "journal.db", "ST-1", fixed_clock)
-    yield j
-    j.close()
-
 
 def invoice_json(number: str) -> str:
     return json.dumps({"kind": "vat-special", "code": "K", "number": number,
