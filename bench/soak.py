@@ -105,11 +105,11 @@ class Soak:
                  "--from", SHEETS[1], "--to", SHEETS[2])
         self.start_daemon()
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
         done = subprocess.run([str(EXE), "--config", str(self.station.config), *args],
                               capture_output=True, text=True, timeout=120,
                               env={**os.environ, "CUPS_SERVER": self.cupsd.server})
-        if check and done.returncode:
+        if done.returncode:
             raise RuntimeError(f"printstation {' '.join(args)}: {done.stderr}")
         return done
 

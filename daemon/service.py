@@ -14,11 +14,11 @@ from collections.abc import Mapping
 
 from printstation.base import logs
 from printstation.base.durable import atomic_write
-from printstation.base.errors import ConfigInvalid, Unavailable
+from printstation.base.errors import ConfigInvalid
 from printstation.base.signals import SignalFlags
 from printstation.config import Settings, Stock, load_config
-from printstation.drivers import FontMissing, ensure_font
-from printstation.spool import Journal, SchemaTooNew, StationMismatch, iso, utc_now
+from printstation.drivers import ensure_font
+from printstation.spool import Journal, iso, utc_now
 
 from .clock import station_clock
 from .context import Context
@@ -81,14 +81,10 @@ class Service:
         except OSError as exc:
             raise ConfigInvalid(f"cannot create {exc.filename}: {exc.strerror}") from None
         check_sync(s)
-        try:
-            ensure_font()
-        except FontMissing as exc:
-            raise Unavailable(str(exc)) from None
-        try:
-            journal = self.ctx.open_journal()
-        except (StationMismatch, SchemaTooNew) as exc:
-            raise ConfigInvalid(str(exc)) from None
+        # A missing font (69) and a journal of another station or a newer schema (78)
+        # carry their exit codes in their classes (base/errors.py).
+        ensure_font()
+        journal = self.ctx.open_journal()
         try:
             self._recover_orphans(journal)
         finally:
