@@ -7,6 +7,7 @@ here; each code is then produced through the real command, as the user who meets
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import pkgutil
 import shutil
@@ -128,23 +129,41 @@ def test_a_bug_exits_70_in_one_line_and_shows_the_traceback_with_debug(
     assert "Traceback" in debug.stderr
 
 
-@pytest.fixture
-def outsider() -> Iterator[str]:
-    """A user outside group printstation; skipped only where users cannot be made."""
+def make_user(name: str, *groups: str) -> None:
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         if os.environ.get("CI"):
             pytest.fail("CI must run the permission tests: needs root and useradd")
         pytest.skip("needs root and useradd to act as another user")
-    name = "ps-outsider"
-    subprocess.run(["userdel", "-r", name], capture_output=True)
-    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   check=True)
-    yield name
     subprocess.run(["userdel", name], capture_output=True)
+    extra = ["-G", ",".join(groups)] if groups else []
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", *extra,
+                    name], check=True)
+
+
+@pytest.fixture
+def outsider() -> Iterator[str]:
+    """A user outside group printstation; skipped only where users cannot be made."""
+    make_user("ps-outsider")
+    yield "ps-outsider"
+    subprocess.run(["userdel", "ps-outsider"], capture_output=True)
+
+
+@pytest.fixture
+def clerk() -> Iterator[str]:
+    """A clerk: a member of group printstation (made here if the machine lacks it)."""
+    made_group = subprocess.run(["getent", "group", "printstation"],
+                                capture_output=True).returncode != 0
+    if made_group:
+        subprocess.run(["groupadd", "--system", "printstation"], check=True)
+    make_user("ps-clerk", "printstation")
+    yield "ps-clerk"
+    subprocess.run(["userdel", "ps-clerk"], capture_output=True)
+    if made_group:
+        subprocess.run(["groupdel", "printstation"], capture_output=True)
 
 
 def as_user(name: str, *argv: str) -> tuple[int, str]:
-    """The CLI's `main` in a forked child that has dropped to user `name` (no groups).
+    """The CLI's `main` in a forked child that has dropped to user `name` and its groups.
 
     Forked rather than exec'd: this machine's interpreter lives under /root, which other
     users cannot reach; the parent has already imported everything the command needs.
@@ -167,7 +186,7 @@ def as_user(name: str, *argv: str) -> tuple[int, str]:
             # pytest has replaced sys.stdout and sys.stderr; the command writes to the fds.
             sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
             sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-            os.setgroups([])
+            os.setgroups(os.getgrouplist(name, user.pw_gid))
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
             os.environ.update(USER=name, LOGNAME=name, HOME="/")
@@ -205,5 +224,36 @@ def test_an_outsider_gets_77_naming_the_group(outsider: str) -> None:
         # through the daemon are issue 14's control socket).
         code, err = as_user(outsider, "--config", str(config), "queue")
         assert code == EXIT_NOPERM and "group printstation" in err, err
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_clerk_in_the_group_may_act_and_is_journaled_by_name(clerk: str) -> None:
+    # The data folder as the shipped set-up means it for clerks: group printstation, with
+    # group write on the folder and the journal.
+    import grp
+    import sqlite3
+
+    folder = Path(tempfile.mkdtemp(prefix="ps-exit-"))
+    try:
+        folder.chmod(0o755)
+        config = write_config(folder)
+        assert run(config, "paper", "load", "pdf", "--stock", "vat-special", "--from", "1",
+                   "--to", "5").returncode == 0
+        gid = grp.getgrnam("printstation").gr_gid
+        data = folder / "data"
+        for path in [data, *data.rglob("*")]:
+            os.chown(path, 0, gid)
+            path.chmod(0o2775 if path.is_dir() else 0o664)
+        # An unknown job is "bad" (1), not "not permitted" (77): the clerk got through.
+        code, err = as_user(clerk, "--config", str(config), "hold", "J-NOPE")
+        assert code == EXIT_BAD and "group printstation" not in err, err
+        code, err = as_user(clerk, "--config", str(config), "paper", "spoil", "pdf",
+                            "--stock", "vat-special", "--reason", "jammed")
+        assert code == 0, err
+        conn = sqlite3.connect(data / "journal.db")
+        payload = conn.execute("SELECT payload FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        conn.close()
+        assert json.loads(payload[0])["operator"] == clerk
     finally:
         shutil.rmtree(folder)
