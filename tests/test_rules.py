@@ -223,6 +223,8 @@ def test_passing_case_is_valid(ctx: Context, label: str, name: str,
 def test_every_spec_code_has_a_failing_case() -> None:
     daemon_level = {"file.not_regular", "file.too_large", "file.duplicate", "seller.mismatch",
                     "total.tax_tolerance",  # tested below and end to end
+                    # The reader's jail and the intake: tests/test_jail.py, test_names.py.
+                    "file.unreadable", "file.too_complex",
                     # Reasons to wait, not to reject: tests/test_paper.py, tests/test_sync.py.
                     "paper.mismatch", "offline.limit"}
     spec = (ROOT.parent / "shared" / "SPEC.md")
