@@ -5,6 +5,7 @@ A self-pipe (`signal.set_wakeup_fd`) wakes the main loop's `select` at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -35,6 +36,12 @@ class SignalFlags:
 
     def _on_sync_now(self, signum: int, frame: FrameType | None) -> None:
         self.sync_now = True
+
+    def poke(self) -> None:
+        """Wake the main loop from another thread (the control socket sets a flag too)."""
+        # A full pipe means the loop is already due to wake.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._w, b"\0")
 
     def wait(self, timeout: float) -> None:
         """Sleep until a signal arrives or `timeout` passes."""

@@ -5,43 +5,25 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import getpass
 import json
-import os
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
-from printstation.base.errors import (
-    EXIT_BAD,
-    EXIT_OK,
-    PermissionDenied,
-    StationError,
-    UsageError,
-)
+from printstation.base.errors import EXIT_BAD, EXIT_OK, StationError, UsageError
 from printstation.config import Settings
+from printstation.daemon import continuity, control
 from printstation.daemon import status as report
-from printstation.spool import Journal, connect, operations, paper, queries, verify_chain
+from printstation.spool import connect, paper, queries, verify_chain
 from printstation.spool.backup import BackupFailed, backup
 
 from . import tables
 
 
 def operator() -> str:
-    return getpass.getuser()
-
-
-def writable_journal(settings: Settings) -> Journal:
-    """The journal, for a change; a plain one-line error when this user may not."""
-    path = settings.journal_path
-    folder_ok = os.access(path.parent, os.W_OK) if path.parent.exists() else \
-        os.access(path.parent.parent, os.W_OK)
-    if not folder_ok or (path.exists() and not os.access(path, os.W_OK)):
-        raise PermissionDenied(user=operator(), action="change the queue", path=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return Journal(path, settings.station.id)
+    """This user, by real uid: LOGNAME and USER are the caller's to set."""
+    return control.caller_name()
 
 
 def ids_from(args: list[str]) -> list[str]:
@@ -53,95 +35,48 @@ def ids_from(args: list[str]) -> list[str]:
     return args
 
 
+def _print(reply: control.Reply) -> int:
+    """Print what the action said; a refusal of the whole request is an error."""
+    for line in reply.out:
+        print(line)
+    if reply.exit and not reply.out and len(reply.err) <= 1:
+        control.raise_for(reply)
+    for line in reply.err:
+        print(f"printstation: {line}", file=sys.stderr)
+    return reply.exit
+
+
+def change(settings: Settings, op: str, **args: object) -> int:
+    """An operator action, through the daemon (or here when none runs: daemon/control.py)."""
+    return _print(control.change(settings, op, args))
+
+
 def queue_action(settings: Settings, action: str, job_ids: list[str], note: str) -> int:
-    act = {"hold": operations.hold, "release": operations.release,
-           "requeue": operations.requeue, "cancel": operations.cancel}[action]
-    journal = writable_journal(settings)
-    failed = False
-    try:
-        for job_id in ids_from(job_ids):
-            try:
-                print(act(journal, job_id, operator(), note))
-            except operations.Refused as exc:
-                print(f"printstation: {exc}", file=sys.stderr)
-                failed = True
-    finally:
-        journal.close()
-    return EXIT_BAD if failed else EXIT_OK
-
-
-@contextmanager
-def _changing(settings: Settings, error: type[StationError] = StationError) -> Iterator[Journal]:
-    """The journal for one change; a refused action becomes a one-line `error`."""
-    journal = writable_journal(settings)
-    try:
-        yield journal
-    except (operations.Refused, paper.PaperError) as exc:
-        raise error(str(exc)) from None
-    finally:
-        journal.close()
-
-
-def _one(settings: Settings, fn, *args) -> int:
-    with _changing(settings) as journal:
-        print(fn(journal, *args))
-    return EXIT_OK
+    return change(settings, "queue", action=action, ids=ids_from(job_ids), note=note)
 
 
 def resolve(settings: Settings, job_id: str, printed: bool, reason: str) -> int:
-    return _one(settings, operations.resolve, job_id, printed, operator(), reason)
+    return change(settings, "resolve", job=job_id, printed=printed, reason=reason)
 
 
 def void(settings: Settings, key: str, reason: str) -> int:
-    return _one(settings, operations.void, key, reason, operator())
+    return change(settings, "void", invoice=key, reason=reason)
 
 
 def reprint(settings: Settings, key: str, reason: str, printer: str | None) -> int:
-    if printer is not None and settings.printer(printer) is None:
-        raise UsageError(f"no printer {printer!r}")
-    with _changing(settings) as journal:
-        job_id = operations.reprint(journal, key, reason, operator(), printer)
-    print(f"{key}: reprint queued as job {job_id}")
-    return EXIT_OK
+    return change(settings, "reprint", invoice=key, reason=reason, printer=printer)
 
 
-def _printer_stock(settings: Settings, printer: str, stock: str | None) -> str:
-    found = settings.printer(printer)
-    if found is None:
-        raise UsageError(f"no printer {printer!r} (configured: "
-                         f"{', '.join(p.name for p in settings.printers)})")
-    if stock is None:
-        if len(found.stocks) != 1:
-            raise UsageError(f"printer {printer} holds {', '.join(found.stocks)}: name --stock")
-        return found.stocks[0]
-    if stock not in found.stocks:
-        raise UsageError(f"printer {printer} has no stock {stock!r} ({', '.join(found.stocks)})")
-    return stock
-
-
-def paper_load(settings: Settings, printer: str, stock: str, code: str, first: str,
+def paper_load(settings: Settings, printer: str, stock: str | None, code: str, first: str,
                last: str) -> int:
-    stock = _printer_stock(settings, printer, stock)
-    with _changing(settings, UsageError) as journal:
-        count = paper.load(journal, printer, stock, code, first, last, operator())
-    mode = settings.printer(printer).paper_check
-    print(f"{printer}: loaded {count} sheets of {stock} {first}-{last}"
-          + (" (note: paper_check is off for this printer)" if mode == "off" else ""))
-    return EXIT_OK
+    return change(settings, "paper-load", printer=printer, stock=stock, code=code,
+                  first=first, last=last)
 
 
 def paper_spoil(settings: Settings, printer: str, stock: str | None, count: int,
                 reason: str) -> int:
-    with _changing(settings) as journal:
-        if stock is None:
-            # SPEC's `paper spoil PRINTER`: the stock is the one with sheets in that printer.
-            loaded = [r["stock"] for r in paper.summary(journal.conn, printer) if r["free"]]
-            if len(loaded) == 1:
-                stock = loaded[0]
-        stock = _printer_stock(settings, printer, stock)
-        sheets = paper.spoil(journal, printer, stock, count, reason, operator())
-    print(f"{printer}: spoiled {', '.join(str(s) for s in sheets)}")
-    return EXIT_OK
+    return change(settings, "paper-spoil", printer=printer, stock=stock, count=count,
+                  reason=reason)
 
 
 def paper_show(conn: sqlite3.Connection | None, printer: str | None, as_json: bool) -> int:
@@ -218,13 +153,32 @@ def run_backup(settings: Settings, dest: Path) -> int:
             print(f"\r{text}\033[K", end="", file=sys.stderr, flush=True)
 
     try:
-        stats = backup(settings.journal_path, settings.station.data_dir / "archive", dest,
-                       progress)
+        done = backup(settings.journal_path, settings.station.data_dir / "archive", dest,
+                      progress)
     except BackupFailed as exc:
         raise StationError(str(exc)) from None
     if tty:
         print(file=sys.stderr)
-    print(f"backup in {dest}: journal.db ({stats['events']} events, integrity ok), "
-          f"{stats['archive_files']} archive files ({stats['copied']} copied), "
-          "archive-index.json")
+    print(f"backup in {dest}: journal.db ({done.events} events, integrity ok), "
+          f"{done.files} archive files ({done.copied} copied), archive-index.json")
+    for note in done.notes:
+        print(f"note: {note}", file=sys.stderr)
+    # The copy is complete either way; a problem (a refused link, a file that changed or
+    # is missing) still fails the command, so that cron and the operator notice it.
+    for problem in done.problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    if done.problems:
+        print(f"backup: {len(done.problems)} problem(s), listed above and in "
+              f"{dest / 'archive-index.json'}", file=sys.stderr)
+        return EXIT_BAD
+    return EXIT_OK
+
+
+def journal_restore(settings: Settings, backup_path: Path) -> int:
+    if not backup_path.is_file():
+        raise UsageError(f"{backup_path}: no such file")
+    found = continuity.restore(settings.station.data_dir, settings.station.id, backup_path,
+                               operator())
+    print(f"restored {backup_path} as {settings.journal_path} (last event seq {found.seq}); "
+          "the journal it replaced, if any, was set aside beside it")
     return EXIT_OK

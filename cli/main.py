@@ -22,6 +22,7 @@ from printstation.base.errors import (
     is_permission_problem,
 )
 from printstation.config import ConfigError, Settings, find_config, load_config, load_settings
+from printstation.daemon import control, instance
 from printstation.daemon import status as report
 from printstation.daemon.checks import Checked, check_file, read_limited
 from printstation.daemon.clock import station_clock
@@ -93,13 +94,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(find_config(args.config))
     settings = config.settings
+    _as_service_user(settings)
     print(f"printstation: config: {', '.join(settings.origin)}", file=sys.stderr)
     print(f"printstation: drop invoice files into {settings.intake.drop_dir}", file=sys.stderr)
     for printer in settings.printers:
         target = printer.path if printer.driver == "directory" else f"CUPS queue {printer.queue}"
         print(f"printstation: printer {printer.name} ({printer.driver}) -> {target}",
               file=sys.stderr)
-    return Service(settings, config.stocks).run()
+    return Service(settings, config.stocks,
+                   new_journal=actions.operator() if args.new_journal else None).run()
+
+
+def _as_service_user(settings: Settings) -> None:
+    """Root acts as the data folder's owner (or as `printstation` for the system config),
+    so that it never leaves files behind that the service cannot write."""
+    user = instance.service_user_for(settings.station.data_dir, _system_config(settings))
+    if user is None:
+        return
+    instance.prepare_data_dir(settings.station.data_dir, user)
+    instance.become(user)
+    print(f"printstation: running as user {user}, the owner of "
+          f"{settings.station.data_dir}", file=sys.stderr)
+
+
+def _system_config(settings: Settings) -> bool:
+    return settings.main_file is not None and settings.main_file.is_relative_to("/etc")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -111,7 +130,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     now = station_clock()()
-    doc = report.status(report.read_journal(settings), settings, now)
+    doc = _status_doc(settings, now)
     if args.check:
         found = report.problems(doc, settings, now)
         for problem in found:
@@ -121,6 +140,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_BAD if found else EXIT_OK
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else tables.status_text(doc))
     return EXIT_OK
+
+
+def _status_doc(settings: Settings, now: dt.datetime) -> dict:
+    """From the running daemon (anyone may ask it), else from the journal file."""
+    try:
+        return control.ask(settings, "status").doc
+    except (control.NoDaemon, StationError):
+        pass
+    try:
+        conn = report.read_journal(settings)
+    except Exception as exc:
+        if not is_permission_problem(exc, settings.journal_path):
+            raise
+        conn = None  # an outsider with the daemon down: what can be known without it
+    return report.status(conn, settings, now)
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
@@ -230,6 +264,13 @@ def cmd_paper(args: argparse.Namespace) -> int:
 
 def cmd_journal(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if args.action == "restore":
+        if not args.backup:
+            raise UsageError("journal restore BACKUP: name the backup's journal.db")
+        _as_service_user(settings)
+        return actions.journal_restore(settings, Path(args.backup))
+    if args.action or args.backup:
+        raise UsageError("journal takes options, or `restore BACKUP`")
     if args.verify:
         return actions.journal_verify(settings)
     return actions.journal_search(report.read_journal(settings), args.invoice, args.since,

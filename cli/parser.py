@@ -18,7 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log lines as key=value (default) or JSON, for shipping")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser("run", help="run the daemon in the foreground")
+    p = sub.add_parser("run", help="run the daemon in the foreground")
+    p.add_argument("--new-journal", action="store_true",
+                   help="the journal lost the station's history and no backup is left: "
+                        "set it aside and begin a new one (journaled)")
     sub.add_parser("check-config", help="validate config and stock layouts")
     p = sub.add_parser("status", help="queue counts per state and printers")
     p.add_argument("--json", action="store_true")
@@ -76,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stock")
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--reason", required=True)
-    p = sub.add_parser("journal", help="search the journal, or verify its hash chain")
+    p = sub.add_parser("journal", help="search the journal, verify its hash chain, or "
+                                       "restore it from a backup (`journal restore BACKUP`)")
+    p.add_argument("action", nargs="?", choices=("restore",), help=argparse.SUPPRESS)
+    p.add_argument("backup", nargs="?", metavar="BACKUP", help=argparse.SUPPRESS)
     p.add_argument("--invoice")
     p.add_argument("--since", metavar="D")
     p.add_argument("--until", metavar="D")

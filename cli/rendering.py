@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import io
-import os
-import signal
 import sys
 import tomllib
 from decimal import Decimal, InvalidOperation
@@ -16,6 +13,7 @@ from printstation.base.durable import atomic_write
 from printstation.base.errors import EXIT_BAD, EXIT_OK, ConfigInvalid, Unavailable, UsageError
 from printstation.config import ConfigError, PrinterSettings, Settings, Stock, load_settings
 from printstation.config.schema import Invalid, offsets
+from printstation.daemon import control
 from printstation.daemon.checks import check_file, read_limited, route
 from printstation.daemon.context import Context
 from printstation.drivers import (
@@ -30,7 +28,6 @@ from printstation.drivers import (
 )
 from printstation.drivers.cups_driver import CupsUnavailable
 from printstation.invoice import Problem
-from printstation.spool import Journal
 
 
 def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,
@@ -141,7 +138,7 @@ def print_calibration(ctx: Context, printer_name: str, stock_name: str) -> int:
         raise Unavailable(f"{printer.name}: {exc}") from None
     finally:
         driver.close()
-    _journal(ctx, "calibration.printed", {"printer": printer.name, "stock": stock.name,
+    _journal(ctx.settings, "calibration.printed", {"printer": printer.name, "stock": stock.name,
                                           "offset_mm": list(offset), "job": external_id})
     print(f"calibration sheet for {stock.name} sent to {printer.name} ({external_id}); "
           f"current offset x={offset[0]:+.1f} mm, y={offset[1]:+.1f} mm")
@@ -168,7 +165,7 @@ def set_offset(ctx: Context, printer_name: str, stock_name: str, text: str) -> i
     current = tomllib.loads(before.decode()) if before else {}
     table = dict(current.get("printers", {}).get(printer.name, {}).get("offsets", {}))
     table[stock.name] = list(new)
-    user = getpass.getuser()
+    user = control.caller_name()
     pairs = ", ".join(f"{name} = [{v[0]:g}, {v[1]:g}]" for name, v in sorted(table.items()))
     body = (f"# Written by `printstation calibrate` ({user}, "
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S}Z); the next calibrate rewrites it.\n"
@@ -185,31 +182,22 @@ def set_offset(ctx: Context, printer_name: str, stock_name: str, text: str) -> i
         else:
             atomic_write(dropin, before)
         raise ConfigInvalid(f"the new offset makes the config invalid: {exc}") from None
-    _journal(ctx, "calibration.offset", {"printer": printer.name, "stock": stock.name,
-                                         "old": list(old), "new": list(new), "operator": user,
-                                         "file": str(dropin)})
+    _journal(settings, "calibration.offset", {"printer": printer.name, "stock": stock.name,
+                                              "old": list(old), "new": list(new),
+                                              "file": str(dropin)})
     print(f"{printer.name} {stock.name}: offset {old[0]:+.1f},{old[1]:+.1f} -> "
           f"{new[0]:+.1f},{new[1]:+.1f} mm, written to {dropin}")
     print(_ask_reload(settings))
     return EXIT_OK
 
 
-def _journal(ctx: Context, event: str, payload: dict) -> None:
-    ctx.settings.station.data_dir.mkdir(parents=True, exist_ok=True)
-    journal = Journal(ctx.settings.journal_path, ctx.settings.station.id)
-    try:
-        with journal.transaction():
-            journal.append_event(event, payload=payload)
-    finally:
-        journal.close()
+def _journal(settings: Settings, event: str, payload: dict) -> None:
+    """Journaled by the daemon when it runs, with the caller's identity (daemon/control.py)."""
+    control.raise_for(control.change(settings, "calibrated",
+                                     {"event": event, "payload": payload}))
 
 
 def _ask_reload(settings: Settings) -> str:
-    try:
-        pid = int(settings.pid_file.read_text().strip())
-        os.kill(pid, signal.SIGHUP)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return "no running daemon: the offset applies when it starts"
-    except PermissionError:
-        return "the running daemon could not be signalled: run `systemctl reload printstation`"
-    return f"asked the running daemon (pid {pid}) to reload"
+    answer = control.ask_daemon(settings, "reload")
+    return answer if answer is not None else \
+        "no running daemon: the offset applies when it starts"

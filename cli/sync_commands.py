@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
-import os
-import signal
 from typing import Any
 
 from printstation.base.errors import (
     EXIT_OK,
     ConfigInvalid,
-    PermissionDenied,
     Unavailable,
     UsageError,
 )
 from printstation.config import Settings
+from printstation.daemon import control
 from printstation.daemon import status as report
 from printstation.daemon.context import Context
 from printstation.daemon.stage_sync import SyncRunner
@@ -50,14 +47,9 @@ def now_(ctx: Context, as_json: bool, now: dt.datetime) -> int:
     settings = ctx.settings
     if not settings.sync.url:
         raise UsageError("sync is off: set sync.url in the config")
-    daemon = report.runtime(settings, now)
-    if daemon is not None:
-        try:
-            os.kill(daemon["pid"], signal.SIGUSR1)
-        except PermissionError:
-            raise PermissionDenied(user=getpass.getuser(), action="signal the daemon",
-                                   path=settings.pid_file) from None
-        print(f"asked the daemon (pid {daemon['pid']}) to sync now")
+    answer = control.ask_daemon(settings, "sync-now")
+    if answer is not None:
+        print(answer)
         return EXIT_OK
     runner = SyncRunner(ctx)
     runner.setup()

@@ -20,8 +20,12 @@ from printstation.config import Settings, Stock, load_config
 from printstation.drivers import ensure_font
 from printstation.spool import Journal, iso, utc_now
 
+from . import continuity
 from .clock import station_clock
 from .context import Context
+from .control_ops import Reply
+from .control_server import ControlRunner
+from .instance import InstanceLock, tighten
 from .notify import Notifier
 from .prerender import RenderPool
 from .runner import Runner
@@ -39,8 +43,13 @@ STALL_S = 60.0
 
 class Service:
     def __init__(self, settings: Settings, stocks: dict[str, Stock],
-                 environ: Mapping[str, str] | None = None):
+                 environ: Mapping[str, str] | None = None, new_journal: str | None = None):
         self.ctx = Context(settings, stocks, station_clock(environ))
+        # The operator who asked for a new journal (`run --new-journal`), or None.
+        self.new_journal = new_journal
+        self.lock = InstanceLock(settings.pid_file)
+        self.watch: continuity.Watch | None = None
+        self.exit_code = 0
         self.notifier = Notifier(environ)
         self.flags = SignalFlags()
         self.finisher = FinishRunner(self.ctx)
@@ -51,11 +60,14 @@ class Service:
         self.intake = IntakeRunner(self.ctx, self.reader.wake)
         self.metrics = MetricsRunner(self.ctx, self.printers_up)
         self.sync = SyncRunner(self.ctx)
+        self.control = ControlRunner(self.ctx, {"reload": self._ask_reload,
+                                                "sync-now": self._ask_sync},
+                                     self._wake_all)
         # Every commit that journals an event wakes the sync worker.
         self.ctx.on_event = self.sync.wake
         # Start order: the end of the pipeline first, the intake last; stop the reverse.
         self.runners: list[Runner] = [self.sync, self.metrics, self.finisher, *self.printers,
-                                      self.reader, self.intake]
+                                      self.reader, self.intake, self.control]
         self.started_at = ""
         self.last_reload: dict[str, str | bool] = {}
 
@@ -63,6 +75,21 @@ class Service:
         """Up: the worker runs without error and the device is not stopped."""
         return {r.printer_name: r.alive and r.error is None and
                 (r.device is None or r.device["state"] != "stopped") for r in self.printers}
+
+    def _wake_all(self) -> None:
+        """After an operator's change: every stage looks at the journal again now."""
+        for runner in self.runners:
+            runner.wake()
+
+    def _ask_reload(self) -> Reply:
+        self.flags.reload = True
+        self.flags.poke()
+        return Reply(out=[f"asked the running daemon (pid {os.getpid()}) to reload"])
+
+    def _ask_sync(self) -> Reply:
+        self.flags.sync_now = True
+        self.flags.poke()
+        return Reply(out=[f"asked the daemon (pid {os.getpid()}) to sync now"])
 
     def _wake_printers(self) -> None:
         for runner in self.printers:
@@ -80,15 +107,38 @@ class Service:
             self.ctx.spool.create()
         except OSError as exc:
             raise ConfigInvalid(f"cannot create {exc.filename}: {exc.strerror}") from None
+        tighten(s.station.data_dir)
         check_sync(s)
         # A missing font (69) and a journal of another station or a newer schema (78)
         # carry their exit codes in their classes (base/errors.py).
         ensure_font()
+        self._check_continuity()
         journal = self.ctx.open_journal()
         try:
+            self._stamped_seq = continuity.begin(journal, s.station.data_dir,
+                                                 self._starting_anew).seq
             self._recover_orphans(journal)
         finally:
             journal.close()
+        # A connection kept open for the daemon's life: it notices the journal moved or
+        # removed, and can still copy it out if so.
+        self.watch = continuity.Watch(self.ctx.open_journal())
+
+    _starting_anew: str | None = None
+    _stamped_seq = 0
+
+    def _check_continuity(self) -> None:
+        """Refuse a journal that lost the station's history; `--new-journal` sets such a
+        journal aside (never deleting it) and begins a new one, journaled."""
+        data_dir = self.ctx.settings.station.data_dir
+        try:
+            continuity.check(data_dir, self.ctx.settings.station.id)
+        except continuity.JournalDiscontinuity as exc:
+            if self.new_journal is None:
+                raise
+            aside = continuity.set_aside(self.ctx.settings.journal_path, "replaced")
+            logs.warning("journal.set_aside", reason=str(exc), moved_to=aside)
+            self._starting_anew = self.new_journal
 
     def _recover_orphans(self, journal: Journal) -> None:
         drop_dir = self.ctx.settings.intake.drop_dir
@@ -103,8 +153,28 @@ class Service:
 
     def run(self) -> int:
         self.flags.install()
-        self.prepare()
-        self.write_pid()
+        # Files this daemon creates are its own: readable by clerks (group), writable by
+        # none of them (SPEC §12).
+        os.umask(0o027)
+        data_dir = self.ctx.settings.station.data_dir
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigInvalid(f"cannot create {exc.filename}: {exc.strerror}") from None
+        # One daemon per data folder, before anything is read or written there.
+        self.lock.acquire(data_dir)
+        try:
+            return self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> int:
+        try:
+            self.prepare()
+        except BaseException:
+            if self.watch is not None:
+                self.watch.close()
+            raise
         self.write_runtime()
         for runner in self.runners:
             runner.start()
@@ -130,18 +200,49 @@ class Service:
             # The watchdog is fed only while the stages make progress.
             if self.healthy():
                 self.notifier.watchdog()
+            self._check_journal()
             if time.monotonic() - last_status >= 2:
                 last_status = time.monotonic()
                 self.notifier.status(self.status_line())
                 self.write_runtime()
+                self._restamp()
         self.notifier.stopping()
         logs.info("daemon.stopping")
         self.stop()
         self.render_pool.close()
-        self.ctx.settings.pid_file.unlink(missing_ok=True)
+        if self.exit_code == 0:
+            self._restamp()
+        assert self.watch is not None
+        self.watch.close()
         self.ctx.settings.runtime_file.unlink(missing_ok=True)
-        logs.info("daemon.stopped")
-        return 0
+        logs.info("daemon.stopped", exit=self.exit_code)
+        return self.exit_code
+
+    def _check_journal(self) -> None:
+        """A journal moved or removed under the daemon: copy it out, stop taking files,
+        and stop (exit 78: a restart would refuse the same way until an operator acts)."""
+        assert self.watch is not None
+        lost = self.watch.lost()
+        if lost is None or self.flags.stop:
+            return
+        self.intake.stop()
+        saved = self.watch.salvage()
+        logs.error("journal.lost", how=lost, path=self.ctx.settings.journal_path, saved=saved,
+                   recovery=f"printstation journal restore {saved}" if saved else
+                   continuity.RECOVERY)
+        self.exit_code = continuity.JournalDiscontinuity.exit_code
+        self.flags.stop = True
+
+    def _restamp(self) -> None:
+        """Keep the stamp at the journal's end (only ever from the journal we checked)."""
+        assert self.watch is not None
+        if self.watch.lost() is not None:
+            return
+        found = continuity.tail(self.watch.journal.conn)
+        if found.seq != self._stamped_seq:
+            continuity.write_stamp(self.ctx.settings.station.data_dir,
+                                   self.ctx.settings.station.id, found)
+            self._stamped_seq = found.seq
 
     def stop(self) -> None:
         deadline = time.monotonic() + STOP_BUDGET_S
@@ -181,9 +282,6 @@ class Service:
         if not ok:
             logs.error("config.reload_rejected", error=error)
         self.write_runtime()
-
-    def write_pid(self) -> None:
-        atomic_write(self.ctx.settings.pid_file, f"{os.getpid()}\n".encode())
 
     def write_runtime(self) -> None:
         """`data_dir/status.json`: what only the running daemon knows, for `status`."""

@@ -138,8 +138,7 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     on every one.
     """
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                               timeout=10, check_same_thread=True)
+        conn = _read_only(path)
     else:
         conn = sqlite3.connect(path, isolation_level=None, timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -151,6 +150,25 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size=-512")
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection, also for a clerk, who may read the journal but not write
+    beside it. While the daemon runs, its WAL files exist and a read-only reader uses
+    them; with no daemon, SQLite would have to create them, which the clerk may not. A
+    journal with no WAL file holds every commit in the main file and has no writer in
+    WAL mode, so it is then read as immutable.
+    """
+    uri = f"file:{path}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if Path(f"{path}-wal").exists():
+            raise
+    return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, timeout=10)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

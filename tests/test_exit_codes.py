@@ -219,9 +219,11 @@ def test_an_outsider_gets_77_naming_the_group(outsider: str) -> None:
             assert code == EXIT_NOPERM, (args, err)
             assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
             assert "group printstation" in err and outsider in err
-        # A read of a WAL journal by a user who cannot write its folder is refused the same
-        # way, as a permission problem told by the journal's rights (reads for clerks
-        # through the daemon are issue 14's control socket).
+        # A journal others may read is read (read-only, with no daemon); one they may not
+        # is refused as a permission problem told by the journal's rights.
+        code, err = as_user(outsider, "--config", str(config), "queue")
+        assert code == 0, err
+        (folder / "data" / "journal.db").chmod(0o640)
         code, err = as_user(outsider, "--config", str(config), "queue")
         assert code == EXIT_NOPERM and "group printstation" in err, err
     finally:

@@ -197,15 +197,23 @@ def test_tampering_makes_journal_verify_fail_at_that_event(station: Station) -> 
     assert f"BROKEN: event seq {seq} does not match its hash" in broken.stdout
 
 
-def test_permission_error_names_the_group(tmp_path: Path, monkeypatch) -> None:
+def test_a_change_without_a_daemon_is_refused_in_words(tmp_path: Path, monkeypatch) -> None:
     from printstation.config import load_settings
+    from printstation.daemon import control
 
     settings = load_settings(None, cwd=tmp_path)
     (tmp_path / "printstation-data").mkdir()
-    monkeypatch.setattr(admin.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(control.os, "access", lambda path, mode: False)
+    # An outsider: the one-line permission error naming the group (77).
+    monkeypatch.setattr(control, "is_clerk", lambda settings: False)
     with pytest.raises(StationError) as info:
-        admin.writable_journal(settings)
+        control.change(settings, "queue", {"action": "hold", "ids": ["J1"], "note": ""})
     assert info.value.exit_code == 77 and "group printstation" in str(info.value)
+    # A clerk: the daemon must run for changes (69), and reads still work.
+    monkeypatch.setattr(control, "is_clerk", lambda settings: True)
+    with pytest.raises(StationError) as info:
+        control.change(settings, "queue", {"action": "hold", "ids": ["J1"], "note": ""})
+    assert info.value.exit_code == 69 and "not running" in str(info.value)
 
 
 def test_queue_show_and_journal_output(station: Station) -> None:

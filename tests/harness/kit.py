@@ -74,14 +74,16 @@ class Station:
         self.proc: subprocess.Popen | None = None
         self.log = folder / "daemon.log"
 
-    def start(self, env: dict[str, str] | None = None) -> None:
+    def start(self, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         # The log file lives as long as the daemon process, across methods.
         self._log_fh = open(self.log, "ab")  # noqa: SIM115
+        # Only this start's lines count: the log is appended across restarts.
+        since = self.log.stat().st_size
         self.proc = subprocess.Popen(
-            [str(EXE), "--config", str(self.config), "run"], stdout=self._log_fh,
+            [str(EXE), "--config", str(self.config), "run", *args], stdout=self._log_fh,
             stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=self.folder)
-        wait_for(lambda: "event=daemon.ready" in self.log_text() or self.proc.poll() is not None,
-                 what="daemon ready")
+        wait_for(lambda: b"event=daemon.ready" in self.log.read_bytes()[since:]
+                 or self.proc.poll() is not None, what="daemon ready")
         assert self.proc.poll() is None, self.log_text()
 
     def log_text(self) -> str:

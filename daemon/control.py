@@ -1,0 +1,121 @@
+"""The control socket, client side: how the CLI and the web console ask the daemon to act.
+
+`data_dir/control.sock` is a Unix stream socket. A request is one line of JSON,
+`{"op": NAME, "args": {...}}`; the answer is one line of JSON, a `Reply`. The daemon takes
+the caller's identity from the kernel (`SO_PEERCRED`), never from the request or the
+environment (daemon/control_server.py).
+
+While the daemon is down, reads still work from the journal file (read-only), and only
+the service user (or root, who then acts as the data folder's owner) may change the
+journal directly; a clerk is told to start the daemon, so that no file in the data
+folder is ever written by anyone but the service user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from printstation.base.errors import PermissionDenied, StationError, Unavailable
+from printstation.config import Settings
+from printstation.spool import Journal
+
+from .control_ops import Reply, perform
+from .instance import become, service_user_for, station_gid, user_groups
+
+SOCKET_NAME = "control.sock"
+MAX_MESSAGE = 4 << 20
+
+
+class NoDaemon(Exception):
+    """Nothing listens on the control socket: the daemon is not running."""
+
+
+def socket_path(settings: Settings) -> Path:
+    return settings.station.data_dir / SOCKET_NAME
+
+
+def ask(settings: Settings, op: str, args: dict[str, Any] | None = None,
+        timeout: float = 60.0) -> Reply:
+    """Send one request to the running daemon; NoDaemon when none listens."""
+    path = socket_path(settings)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
+            raise NoDaemon(str(path)) from None
+        except PermissionError:
+            raise PermissionDenied(user=caller_name(), action="reach the daemon",
+                                   path=path) from None
+        sock.sendall(json.dumps({"op": op, "args": args or {}}).encode() + b"\n")
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+            if len(data) > MAX_MESSAGE:
+                raise Unavailable("the daemon's answer is too long")
+    if not data:
+        raise Unavailable("the daemon closed the control socket without an answer")
+    doc = json.loads(data)
+    return Reply(doc["exit"], doc["out"], doc["err"], doc.get("doc"))
+
+
+def caller_name() -> str:
+    """This process's user, by its real uid (never LOGNAME or USER)."""
+    return user_groups(os.getuid(), os.getgid())[0]
+
+
+def is_clerk(settings: Settings) -> bool:
+    gid = station_gid(settings.station.data_dir)
+    return os.getuid() == 0 or gid in os.getgroups() or os.getgid() == gid
+
+
+def change(settings: Settings, op: str, args: dict[str, Any]) -> Reply:
+    """Carry out an operator action: through the daemon, or here when none runs."""
+    try:
+        return ask(settings, op, args)
+    except NoDaemon:
+        pass
+    journal_path = settings.journal_path
+    if os.geteuid() == 0:
+        user = service_user_for(settings.station.data_dir, settings.main_file is not None
+                                and str(settings.main_file).startswith("/etc/"))
+        if user is not None:
+            become(user)
+    folder = journal_path.parent
+    writable = os.access(journal_path, os.W_OK) if journal_path.exists() else \
+        os.access(folder if folder.exists() else folder.parent, os.W_OK)
+    if not writable:
+        if is_clerk(settings):
+            raise Unavailable("the daemon is not running, so the queue cannot be changed "
+                              "now: ask IT to start it (systemctl start printstation); "
+                              "status, queue, show and journal still work")
+        raise PermissionDenied(user=caller_name(), action="change the queue", path=journal_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    journal = Journal(journal_path, settings.station.id)
+    try:
+        return perform(op, journal, settings, caller_name(), args)
+    finally:
+        journal.close()
+
+
+def ask_daemon(settings: Settings, op: str) -> str | None:
+    """A service request (reload, sync now): the daemon's answer, or None with no daemon."""
+    try:
+        reply = ask(settings, op)
+    except NoDaemon:
+        return None
+    raise_for(reply)
+    return "; ".join(reply.out)
+
+
+def raise_for(reply: Reply) -> None:
+    """A refused request becomes the error it was, with its exit code."""
+    if reply.exit:
+        error = StationError("; ".join(reply.err) or f"refused (exit {reply.exit})")
+        error.exit_code = reply.exit
+        raise error

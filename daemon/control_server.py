@@ -1,0 +1,147 @@
+"""The control socket, daemon side: who is asking, and may they.
+
+The caller is who the kernel says it is (`SO_PEERCRED`: the uid of the process at the
+other end), with the groups the user database gives that uid; the request's own words
+and the caller's environment count for nothing. Anyone may ask for `status`; members of
+group `printstation`, the service user and root may change things; everyone else is
+refused with the one-line permission error of SPEC §3 (exit 77). Every change is
+journaled with the caller's name.
+
+Requests are small and served one at a time; a client gets a few seconds to send its
+line, so a silent one cannot hold the socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from printstation.base import logs
+from printstation.base.errors import EXIT_INTERNAL, EXIT_USAGE, PermissionDenied
+
+from . import status as report
+from .context import Context
+from .control import MAX_MESSAGE, socket_path
+from .control_ops import CHANGES, Reply, perform
+from .instance import station_gid, user_groups
+from .runner import JournalRunner
+
+CLIENT_TIMEOUT_S = 5.0
+_UCRED = struct.Struct("3i")  # pid, uid, gid
+
+# Requests anyone may make; the rest need a clerk.
+PUBLIC = frozenset({"ping", "status"})
+
+
+class ControlRunner(JournalRunner):
+    name = "control"
+
+    def __init__(self, ctx: Context, services: dict[str, Callable[[], Reply]],
+                 on_change: Callable[[], None]):
+        super().__init__(ctx)
+        self.services = services
+        self.on_change = on_change
+        self.listener: socket.socket | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        path = socket_path(self.ctx.settings)
+        # The instance lock is held: a socket file left here is from a dead daemon.
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        # Anyone may connect (for `status`); who may do what is decided per request.
+        os.chmod(path, 0o666)
+        listener.listen(16)
+        listener.settimeout(0.5)
+        self.listener = listener
+
+    def teardown(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                socket_path(self.ctx.settings).unlink()
+        super().teardown()
+
+    def nap_s(self) -> float:
+        return 0.0  # accept() itself waits
+
+    def run_once(self) -> bool:
+        assert self.listener is not None
+        try:
+            conn, _ = self.listener.accept()
+        except TimeoutError:
+            return False
+        with conn:
+            conn.settimeout(CLIENT_TIMEOUT_S)
+            try:
+                reply = self.serve(conn)
+            except (OSError, ValueError) as exc:
+                logs.warning("control.bad_request", error=exc)
+                return True
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps(reply.to_dict(), ensure_ascii=False).encode() + b"\n")
+        return True
+
+    def serve(self, conn: socket.socket) -> Reply:
+        _, uid, gid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                    _UCRED.size))
+        name, groups = user_groups(uid, gid)
+        request = _read_request(conn)
+        op = request.get("op")
+        args = request.get("args") if isinstance(request.get("args"), dict) else {}
+        if op not in PUBLIC | set(CHANGES) | set(self.services):
+            return Reply(exit=EXIT_USAGE, err=[f"unknown request {op!r}"])
+        clerk = uid in (0, os.geteuid()) or station_gid() in groups
+        if op not in PUBLIC and not clerk:
+            logs.warning("control.refused", user=name, uid=uid, op=op)
+            denied = PermissionDenied(user=name, action=f"{op}", path=socket_path(
+                self.ctx.settings))
+            return Reply(exit=denied.exit_code, err=[str(denied)])
+        try:
+            return self._dispatch(op, args, name)
+        except Exception as exc:
+            logs.error("control.error", exc_info=True, user=name, op=op, error=repr(exc))
+            return Reply(exit=EXIT_INTERNAL, err=[f"internal error ({type(exc).__name__}): "
+                                                  f"{exc}; see the daemon's log"])
+
+    def _dispatch(self, op: str, args: dict[str, Any], who: str) -> Reply:
+        if op == "ping":
+            return Reply(doc={"pid": os.getpid()})
+        if op == "status":
+            conn = report.read_journal(self.ctx.settings)
+            try:
+                doc = report.status(conn, self.ctx.settings, dt.datetime.now(dt.UTC))
+            finally:
+                if conn is not None:
+                    conn.close()
+            return Reply(doc=doc)
+        if op in self.services:
+            logs.info("control.request", user=who, op=op)
+            return self.services[op]()
+        reply = perform(op, self.journal, self.ctx.settings, who, args)
+        logs.info("control.change", user=who, op=op, exit=reply.exit)
+        self.on_change()
+        return reply
+
+
+def _read_request(conn: socket.socket) -> dict[str, Any]:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_MESSAGE:
+            raise ValueError("request too long")
+    request = json.loads(data)
+    if not isinstance(request, dict):
+        raise ValueError("a request is a JSON object")
+    return request

@@ -1,0 +1,70 @@
+"""What makes a journal this station's journal: its id, and the end of its hash chain.
+
+The daemon remembers both outside the journal (daemon/continuity.py), so that a journal
+that was removed, emptied, replaced or rolled back is noticed before anything prints on
+top of it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from dataclasses import dataclass
+
+from .journal import GENESIS, event_hash
+
+
+@dataclass(frozen=True)
+class Tail:
+    journal_id: str
+    seq: int       # last event's seq; 0 when there is none
+    hash: str      # last event's hash; "" when there is none
+    events: int    # how many events the journal holds
+
+
+def tail(conn: sqlite3.Connection) -> Tail:
+    """The journal's id and last event (read-only: an id is given by `ensure_id`)."""
+    found = conn.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()
+    last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    count = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    return Tail(found[0] if found else "", last[0] if last else 0,
+                last[1] if last else "", count)
+
+
+def ensure_id(conn: sqlite3.Connection) -> str:
+    """Give the journal a random id once; a copy keeps it, a new journal gets another."""
+    conn.execute("INSERT OR IGNORE INTO meta VALUES ('journal_id', ?)", (secrets.token_hex(8),))
+    return conn.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0]
+
+
+def station_of(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'station'").fetchone()
+    return row[0] if row else None
+
+
+def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
+    row = conn.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+    return row[0] if row else None
+
+
+def verify_chain(conn: sqlite3.Connection, after: int = 0,
+                 prev: str = GENESIS) -> tuple[int, str | None]:
+    """Check `seq` is gap-free and every hash links after event `after` (whose hash is
+    `prev`; from the start by default); (events checked, first problem)."""
+    expected, count = after + 1, 0
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row  # whatever the connection's own row factory
+    for row in cursor.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (after,)):
+        if row["seq"] != expected:
+            return count, f"seq {expected} is missing (next is {row['seq']})"
+        body = {"seq": row["seq"], "id": row["id"], "at": row["at"], "station": row["station"],
+                "type": row["type"], "job_id": row["job_id"], "invoice_key": row["invoice_key"],
+                "payload": json.loads(row["payload"])}
+        if row["prev_hash"] != prev or row["hash"] != event_hash(prev, body):
+            return count, f"event seq {row['seq']} does not match its hash"
+        prev, expected, count = row["hash"], expected + 1, count + 1
+    return count, None
+
+
+__all__ = ["Tail", "ensure_id", "hash_at", "station_of", "tail", "verify_chain"]
