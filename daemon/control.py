@@ -13,9 +13,11 @@ folder is ever written by anyone but the service user.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,24 @@ def socket_path(settings: Settings) -> Path:
     return settings.station.data_dir / SOCKET_NAME
 
 
+def socket_address(settings: Settings) -> str | bytes:
+    """The path of the socket; when it is longer than a Unix socket path may be (107
+    bytes), a name in Linux's abstract namespace derived from it. Clients check the
+    listener's uid either way (see `ask`), so a name squatted by another user is refused.
+    """
+    path = os.fsencode(socket_path(settings).absolute())
+    if len(path) <= 107:
+        return str(socket_path(settings).absolute())
+    return b"\0printstation-" + hashlib.sha256(path).hexdigest()[:32].encode()
+
+
+def _owner(settings: Settings) -> int | None:
+    try:
+        return os.stat(settings.station.data_dir).st_uid
+    except OSError:
+        return None
+
+
 def ask(settings: Settings, op: str, args: dict[str, Any] | None = None,
         timeout: float = 60.0) -> Reply:
     """Send one request to the running daemon; NoDaemon when none listens."""
@@ -45,12 +65,19 @@ def ask(settings: Settings, op: str, args: dict[str, Any] | None = None,
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.connect(str(path))
+            sock.connect(socket_address(settings))
         except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
             raise NoDaemon(str(path)) from None
         except PermissionError:
             raise PermissionDenied(user=caller_name(), action="reach the daemon",
                                    path=path) from None
+        # Only the daemon, which runs as the data folder's owner, is believed.
+        _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET,
+                                                        socket.SO_PEERCRED, 12))
+        owner = _owner(settings)
+        if owner is not None and uid not in (owner, 0):
+            raise Unavailable(f"the control socket {path} is held by uid {uid}, not by the "
+                              "daemon: ask IT to check the station")
         sock.sendall(json.dumps({"op": op, "args": args or {}}).encode() + b"\n")
         sock.shutdown(socket.SHUT_WR)
         data = b""

@@ -7,8 +7,10 @@ group `printstation`, the service user and root may change things; everyone else
 refused with the one-line permission error of SPEC §3 (exit 77). Every change is
 journaled with the caller's name.
 
-Requests are small and served one at a time; a client gets a few seconds to send its
-line, so a silent one cannot hold the socket.
+Clients are multiplexed in the runner's one thread (`selectors`): a request is carried
+out as soon as its line is complete, one at a time, on the runner's own journal
+connection; a client that sends nothing, too much or garbage is dropped after a few
+seconds without holding up anyone else.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import contextlib
 import datetime as dt
 import json
 import os
+import selectors
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,12 +31,13 @@ from printstation.base.errors import EXIT_INTERNAL, EXIT_USAGE, PermissionDenied
 
 from . import status as report
 from .context import Context
-from .control import MAX_MESSAGE, socket_path
+from .control import MAX_MESSAGE, socket_address, socket_path
 from .control_ops import CHANGES, Reply, perform
 from .instance import station_gid, user_groups
 from .runner import JournalRunner
 
 CLIENT_TIMEOUT_S = 5.0
+MAX_CLIENTS = 32
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 
 # Requests anyone may make; the rest need a clerk.
@@ -48,53 +53,111 @@ class ControlRunner(JournalRunner):
         self.services = services
         self.on_change = on_change
         self.listener: socket.socket | None = None
+        self.selector = selectors.DefaultSelector()
+        # Each connected client: what it has sent so far, and when it connected.
+        self.clients: dict[socket.socket, tuple[bytearray, float]] = {}
 
     def setup(self) -> None:
         super().setup()
-        path = socket_path(self.ctx.settings)
+        path, address = socket_path(self.ctx.settings), socket_address(self.ctx.settings)
         # The instance lock is held: a socket file left here is from a dead daemon.
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(path))
-        # Anyone may connect (for `status`); who may do what is decided per request.
-        os.chmod(path, 0o666)
-        listener.listen(16)
-        listener.settimeout(0.5)
+        listener.bind(address)
+        if isinstance(address, str):
+            # Anyone may connect (for `status`); who may do what is decided per request.
+            os.chmod(path, 0o666)
+        listener.listen(64)
+        listener.setblocking(False)
+        self.selector.register(listener, selectors.EVENT_READ)
         self.listener = listener
 
     def teardown(self) -> None:
+        for conn in list(self.clients):
+            self._drop(conn)
         if self.listener is not None:
+            self.selector.unregister(self.listener)
             self.listener.close()
             with contextlib.suppress(FileNotFoundError):
                 socket_path(self.ctx.settings).unlink()
         super().teardown()
 
     def nap_s(self) -> float:
-        return 0.0  # accept() itself waits
+        return 0.0  # select() itself waits
 
     def run_once(self) -> bool:
         assert self.listener is not None
+        busy = False
+        for key, _ in self.selector.select(timeout=0.5):
+            if key.fileobj is self.listener:
+                self._accept()
+            else:
+                busy |= self._receive(key.fileobj)  # type: ignore[arg-type]
+        now = time.monotonic()
+        for conn, (_, since) in list(self.clients.items()):
+            if now - since > CLIENT_TIMEOUT_S:
+                logs.warning("control.client_timeout")
+                self._drop(conn)
+        return busy
+
+    def _accept(self) -> None:
+        assert self.listener is not None
         try:
             conn, _ = self.listener.accept()
-        except TimeoutError:
+        except (BlockingIOError, InterruptedError):
+            return
+        if len(self.clients) >= MAX_CLIENTS:
+            conn.close()  # a flood of idle connections must not exhaust descriptors
+            return
+        conn.setblocking(False)
+        self.clients[conn] = (bytearray(), time.monotonic())
+        self.selector.register(conn, selectors.EVENT_READ)
+
+    def _receive(self, conn: socket.socket) -> bool:
+        """Read what arrived; once the request line is whole, answer it."""
+        buffer, _ = self.clients[conn]
+        try:
+            chunk = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
             return False
+        except OSError:
+            chunk = b""
+        buffer += chunk
+        if len(buffer) > MAX_MESSAGE:
+            logs.warning("control.bad_request", error="request too long")
+            self._drop(conn)
+            return False
+        if not buffer.endswith(b"\n") and chunk:
+            return False
+        self.selector.unregister(conn)
+        del self.clients[conn]
         with conn:
-            conn.settimeout(CLIENT_TIMEOUT_S)
             try:
-                reply = self.serve(conn)
+                reply = self.serve(conn, bytes(buffer))
             except (OSError, ValueError) as exc:
                 logs.warning("control.bad_request", error=exc)
                 return True
+            # The answer is small; a client that does not read it is not waited for long.
+            conn.setblocking(True)
+            conn.settimeout(CLIENT_TIMEOUT_S)
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps(reply.to_dict(), ensure_ascii=False).encode() + b"\n")
         return True
 
-    def serve(self, conn: socket.socket) -> Reply:
+    def _drop(self, conn: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn)
+        self.clients.pop(conn, None)
+        conn.close()
+
+    def serve(self, conn: socket.socket, data: bytes) -> Reply:
         _, uid, gid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                     _UCRED.size))
         name, groups = user_groups(uid, gid)
-        request = _read_request(conn)
+        request = json.loads(data)
+        if not isinstance(request, dict):
+            raise ValueError("a request is a JSON object")
         op = request.get("op")
         args = request.get("args") if isinstance(request.get("args"), dict) else {}
         if op not in PUBLIC | set(CHANGES) | set(self.services):
@@ -130,18 +193,3 @@ class ControlRunner(JournalRunner):
         logs.info("control.change", user=who, op=op, exit=reply.exit)
         self.on_change()
         return reply
-
-
-def _read_request(conn: socket.socket) -> dict[str, Any]:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-        if len(data) > MAX_MESSAGE:
-            raise ValueError("request too long")
-    request = json.loads(data)
-    if not isinstance(request, dict):
-        raise ValueError("a request is a JSON object")
-    return request

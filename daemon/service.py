@@ -212,6 +212,8 @@ class Service:
         self.render_pool.close()
         if self.exit_code == 0:
             self._restamp()
+        else:
+            self._salvage()
         assert self.watch is not None
         self.watch.close()
         self.ctx.settings.runtime_file.unlink(missing_ok=True)
@@ -219,19 +221,24 @@ class Service:
         return self.exit_code
 
     def _check_journal(self) -> None:
-        """A journal moved or removed under the daemon: copy it out, stop taking files,
-        and stop (exit 78: a restart would refuse the same way until an operator acts)."""
+        """A journal moved or removed under the daemon: stop taking files at once, then
+        stop (exit 78: a restart would refuse the same way until an operator acts); the
+        journal is copied out once every stage has stopped writing to it."""
         assert self.watch is not None
         lost = self.watch.lost()
         if lost is None or self.flags.stop:
             return
         self.intake.stop()
-        saved = self.watch.salvage()
-        logs.error("journal.lost", how=lost, path=self.ctx.settings.journal_path, saved=saved,
-                   recovery=f"printstation journal restore {saved}" if saved else
-                   continuity.RECOVERY)
+        logs.error("journal.lost", how=lost, path=self.ctx.settings.journal_path)
         self.exit_code = continuity.JournalDiscontinuity.exit_code
         self.flags.stop = True
+
+    def _salvage(self) -> None:
+        assert self.watch is not None
+        saved = self.watch.salvage()
+        logs.error("journal.saved", saved=saved,
+                   recovery=f"printstation journal restore {saved}" if saved else
+                   continuity.RECOVERY)
 
     def _restamp(self) -> None:
         """Keep the stamp at the journal's end (only ever from the journal we checked)."""

@@ -1,0 +1,72 @@
+"""The control socket against clients that misbehave, and a data folder with a long path.
+
+Garbage, an over-long request and clients that connect and say nothing must cost the
+daemon nothing: a clerk's real request is answered at once, and the daemon stays up.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from printstation.config import load_settings
+from printstation.daemon import control
+from printstation.harness.kit import Station, running, write_config
+
+
+def settings_of(station: Station):
+    return load_settings(station.config)
+
+
+def raw(path: Path, payload: bytes, wait: bool = True) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        return sock.recv(65536) if wait else b""
+
+
+def test_hostile_clients_do_not_hold_the_socket(station: Station) -> None:
+    with running(station):
+        settings = settings_of(station)
+        path = control.socket_path(settings)
+        assert path.exists() and oct(path.stat().st_mode & 0o777) == "0o666"
+        # Silent clients hold connections open; they must not delay anyone else.
+        silent = []
+        for _ in range(10):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(path))
+            silent.append(sock)
+        assert raw(path, b"this is not json\n") == b""
+        assert raw(path, b"[1, 2, 3]\n") == b""
+        # Too long: the daemon hangs up before it has read it all.
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            raw(path, b"x" * (5 << 20), wait=False)
+        answer = json.loads(raw(path, b'{"op": "no-such-op"}\n'))
+        assert answer["exit"] == 2 and "unknown request" in answer["err"][0]
+        started = time.monotonic()
+        reply = control.ask(settings, "status")
+        assert time.monotonic() - started < 2.0  # not queued behind the silent clients
+        assert reply.exit == 0 and reply.doc["daemon"]["pid"] == station.proc.pid
+        for sock in silent:
+            sock.close()
+        assert station.proc.poll() is None
+        log = station.log_text()
+        assert "event=control.bad_request" in log and "Traceback" not in log
+
+
+def test_a_long_data_folder_path_uses_an_abstract_socket(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    station = Station(deep, write_config(deep))
+    with running(station):
+        settings = settings_of(station)
+        assert isinstance(control.socket_address(settings), bytes)
+        reply = control.ask(settings, "ping")
+        assert reply.doc["pid"] == station.proc.pid
+        held = station.cli("hold", "NOSUCHJOB")
+        assert held.returncode == 1 and "no such job" in held.stderr
