@@ -1,12 +1,18 @@
 """Reading a file into checked invoices: shared by the reading stage and by the
 `validate` and `preview` commands, so the daemon and the commands report the same problems.
+
+The cut: the bytes are read here (`read_limited`), parsed into the invoice model in the
+jail for the types that need it (`jail.py`: PDF, XML, OFD, ZIP), and validated against the
+settings here, so the commands get the same jail and the same verdicts as the daemon.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +25,17 @@ from printstation.invoice import (
     PdfInvoice,
     Problem,
     problem,
-    read_file,
     validate,
 )
 
 from .context import Context
+from .jail import read_jailed
 
 # A page may exceed the paper by this much (rounding in converters) and still print whole.
 PAGE_SLACK_MM = 1.0
 _WHAT = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket",
          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device"}
+_ERRNO_ZH = {errno.EACCES: "权限不足", errno.EPERM: "不允许的操作"}
 
 
 @dataclass
@@ -66,9 +73,13 @@ class Checked:
 
 
 def check_file(name: str, data: bytes, ctx: Context,
-               taken: Callable[[str], Problem | None] = lambda key: None) -> Checked:
-    """Read and validate every invoice of a file; `taken` reports a duplicate key."""
-    read = read_file(name, data)
+               taken: Callable[[str], Problem | None] = lambda key: None,
+               cancel: threading.Event | None = None) -> Checked:
+    """Read and validate every invoice of a file; `taken` reports a duplicate key.
+
+    `cancel` set during a jailed read stops it with `jail.Interrupted` (the daemon stops).
+    """
+    read = read_jailed(name, data, cancel)
     if read.problems:
         return Checked(list(read.problems))
     result = Checked()
@@ -107,14 +118,65 @@ def _fits_layout(invoice: Invoice, ctx: Context) -> list[Problem]:
 
 
 def read_limited(path: Path, max_mb: int) -> bytes | Problem:
-    """The file's bytes, or why not: never opens a FIFO or device, never reads a huge file."""
-    st = os.lstat(path)
-    if not stat.S_ISREG(st.st_mode):
-        return problem("file.not_regular", what=_WHAT.get(stat.S_IFMT(st.st_mode), "special file"))
-    size = st.st_size
-    if size > max_mb * 1024 * 1024:
-        return problem("file.too_large", size_mb=f"{size / 2**20:.1f}", max_mb=max_mb)
-    return path.read_bytes()
+    """The file's bytes, or why not: never opens a FIFO or device, never reads a huge file.
+
+    The file is opened without following a symlink and without blocking (a FIFO swapped
+    in after a check would otherwise block the reader), and what was opened is checked,
+    not the name: no file can be swapped in between the check and the read. At most
+    `max_mb` MB + 1 byte is read, so a file still growing cannot grow the daemon.
+    """
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return _not_regular(st.st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return _not_regular(stat.S_IFLNK)
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return _unreadable(exc)
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return _not_regular(st.st_mode)
+        limit = max_mb * 1024 * 1024
+        if st.st_size > limit:
+            return _too_large(st.st_size, max_mb)
+        return _read_at_most(fd, st.st_size, limit, max_mb)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return _unreadable(exc)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _read_at_most(fd: int, size: int, limit: int, max_mb: int) -> bytes | Problem:
+    # One read of the size fstat gave (plus one byte, to see the end) is the whole file;
+    # a file that grew since is read on in chunks, up to one byte past the limit.
+    chunks = [os.read(fd, size + 1)]
+    total = len(chunks[0])
+    while chunks[-1] and total <= limit:
+        chunks.append(os.read(fd, min(1 << 20, limit + 1 - total)))
+        total += len(chunks[-1])
+    if total > limit:
+        return _too_large(total, max_mb)
+    return chunks[0] if len(chunks) <= 2 else b"".join(chunks)
+
+
+def _not_regular(mode: int) -> Problem:
+    return problem("file.not_regular", what=_WHAT.get(stat.S_IFMT(mode), "special file"))
+
+
+def _too_large(size: int, max_mb: int) -> Problem:
+    return problem("file.too_large", size_mb=f"{size / 2**20:.1f}", max_mb=max_mb)
+
+
+def _unreadable(exc: OSError) -> Problem:
+    name = errno.errorcode.get(exc.errno or 0, "?")
+    return problem("file.unreadable", detail=f"{name}: {exc.strerror}",
+                   detail_zh=f"{name}：{_ERRNO_ZH.get(exc.errno or 0, exc.strerror)}")
 
 
 def _pdf_fits(pdf: PdfInvoice, ctx: Context) -> list[Problem]:

@@ -20,7 +20,7 @@ from printstation.config import Settings, Stock, load_config
 from printstation.drivers import ensure_font
 from printstation.spool import Journal, iso, utc_now
 
-from . import continuity
+from . import continuity, jail
 from .clock import station_clock
 from .context import Context
 from .control_ops import Reply
@@ -210,6 +210,7 @@ class Service:
         logs.info("daemon.stopping")
         self.stop()
         self.render_pool.close()
+        jail.close()
         if self.exit_code == 0:
             self._restamp()
         else:

@@ -1,4 +1,10 @@
-"""The reading stage: a claimed file becomes one job per invoice, queued or rejected."""
+"""The reading stage: a claimed file becomes one job per invoice, queued or rejected.
+
+Files that are parsed in the jail (`jail.py`) have each read attempt counted in the
+journal before the jail gets them (`spool/reading.py`): a file whose reading the daemon
+did not survive is read after the fresh ones, and one that stopped it twice is refused
+`file.too_complex` without being read again.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,12 @@ from collections.abc import Callable
 
 from printstation.base import logs
 from printstation.invoice import Problem, problem
-from printstation.spool import Outcome, State
+from printstation.spool import Outcome, State, reading
 
 from .checks import Entry, check_file, read_limited, route
 from .context import Context
 from .crash import crash_point
+from .jail import Interrupted, JailBroken, jailed, too_complex
 from .runner import JournalRunner
 
 
@@ -33,6 +40,8 @@ class ReadRunner(JournalRunner):
         if job is None:
             return False
         outcomes = self.decide(job)
+        if outcomes is None:
+            return False  # the daemon is stopping: the file waits, its attempt uncounted
         ids = self.journal.settle_read(job, outcomes)
         crash_point("after_read")
         for job_id, outcome in zip(ids, outcomes, strict=True):
@@ -41,7 +50,12 @@ class ReadRunner(JournalRunner):
         self.on_read()
         return True
 
-    def decide(self, job: sqlite3.Row) -> list[Outcome]:
+    def decide(self, job: sqlite3.Row) -> list[Outcome] | None:
+        name = job["source_name"]
+        if jailed(name) and job["attempts"] >= reading.POISON_AFTER:
+            logs.warning("reader.poison", job=job["id"], file=name, attempts=job["attempts"])
+            return [_reject(too_complex("it stopped the reader twice; it is not read again",
+                                        "已两次使读取程序中断，不再读取").problems)]
         path = self.ctx.spool.path(job["spool_name"])
         try:
             data = read_limited(path, self.ctx.settings.intake.max_file_mb)
@@ -54,13 +68,37 @@ class ReadRunner(JournalRunner):
         if earlier:
             return [_reject([problem("file.duplicate", at=earlier["created_at"],
                                      job=earlier["id"])])]
+        if not jailed(name):
+            return self.check(job, data)
+        # Counted and committed before the jail gets the file: if the daemon does not
+        # survive this read (SIGKILL, watchdog, OOM killer), the next start knows.
+        attempt = reading.read_begins(self.journal, job["id"])
+        if attempt > 1:
+            logs.warning("reader.again", job=job["id"], file=name, attempt=attempt,
+                         note="the daemon stopped while reading this file before")
+        try:
+            outcomes = self.check(job, data)
+        except (Interrupted, JailBroken):
+            # Neither says anything about the file: a clean stop, or a station fault
+            # (the runner logs it and retries); the attempt does not count against it.
+            reading.read_interrupted(self.journal, job["id"])
+            if self.stopping:
+                return None
+            raise
+        if outcomes[0].state is not State.REJECTED:
+            reading.read_done(self.journal, job["id"])
+        return outcomes
+
+    def check(self, job: sqlite3.Row, data: bytes) -> list[Outcome]:
         def taken(key: str) -> Problem | None:
             row = self.journal.invoice_taken(key, job["id"])
             return problem("invoice.duplicate", "number", key=key, at=row["at"],
                            job=row["id"]) if row else None
 
         try:
-            checked = check_file(job["source_name"], data, self.ctx, taken)
+            checked = check_file(job["source_name"], data, self.ctx, taken, cancel=self._stop)
+        except (Interrupted, JailBroken):
+            raise
         except Exception as exc:
             # A bug met by some input must not stop the queue on that file: log it in
             # full and reject the file with what is known.
@@ -85,5 +123,5 @@ class ReadRunner(JournalRunner):
                        invoice_key=key, printer=printer, invoice_json=entry.to_json())
 
 
-def _reject(problems: list[Problem]) -> Outcome:
+def _reject(problems: list[Problem] | tuple[Problem, ...]) -> Outcome:
     return Outcome(State.REJECTED, problems[0].code, errors=_errors(problems))

@@ -59,12 +59,16 @@ def read_pdf(data: bytes) -> tuple[PdfInvoice | None, list[Problem]]:
         if pages > MAX_PAGES:
             return None, [problem("pdf.pages", found=pages, expected=MAX_PAGES)]
         sizes = tuple(_page_mm(page) for page in reader.pages)
+    except MemoryError:
+        raise  # the reader's memory limit was hit: the jail reports file.too_complex
     except Exception as exc:
         # pypdf raises many types on damaged input; each means the same to a clerk.
         detail = f"{type(exc).__name__}: {exc}"[:200]
         return None, [problem("parse.pdf", detail=detail, detail_zh=f"文件损坏（{detail}）")]
     try:
         text = reader.pages[0].extract_text() or ""
+    except MemoryError:
+        raise
     except Exception:
         text = ""  # unreadable text is not a reason to refuse a printable PDF
     return _read_text(pages, sizes, text), []

@@ -4,10 +4,11 @@ Imports only the `invoice` and `base` layers.
 """
 
 
-from . import operations, outbox, paper, queries
+from . import operations, outbox, paper, queries, reading
 from .db import SCHEMA_VERSION, SchemaTooNew, connect
 from .files import SpoolDir, display_name, new_source_id
-from .journal import Journal, Outcome, StationMismatch, iso, utc_now, verify_chain
+from .identity import verify_chain
+from .journal import Journal, Outcome, StationMismatch, iso, utc_now
 from .states import FINAL, IllegalTransition, State
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "outbox",
     "paper",
     "queries",
+    "reading",
     "utc_now",
     "verify_chain",
 ]

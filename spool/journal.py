@@ -22,7 +22,7 @@ from typing import Any
 
 from printstation.base.errors import ConfigInvalid
 
-from . import db, paper
+from . import db, paper, reading
 from .states import (
     FINAL,
     INVOICE,
@@ -213,10 +213,8 @@ class Journal:
     # -- reading ------------------------------------------------------------------------
 
     def next_incoming(self) -> sqlite3.Row | None:
-        return self.conn.execute(
-            "SELECT j.*, s.spool_name, s.size FROM jobs j JOIN sources s ON s.id = j.source_id"
-            " WHERE j.state = ? ORDER BY j.source_seq, j.batch_index LIMIT 1",
-            (State.INCOMING.value,)).fetchone()
+        """Fresh files in arrival order, then those whose reading was cut short."""
+        return reading.next_incoming(self.conn)
 
     def earlier_copy(self, sha256: str, source_seq: int) -> sqlite3.Row | None:
         """A job of an earlier file with the same bytes that was taken, not refused.
@@ -364,23 +362,6 @@ class Journal:
         if row is None:
             raise KeyError(f"no source {source_id}")
         SOURCE.check(source_id, row["state"], new)
-
-
-def verify_chain(conn: sqlite3.Connection) -> tuple[int, str | None]:
-    """Check `seq` is gap-free from 1 and every hash links; (events checked, first problem)."""
-    prev, expected, count = GENESIS, 1, 0
-    cursor = conn.cursor()
-    cursor.row_factory = sqlite3.Row  # whatever the connection's own row factory
-    for row in cursor.execute("SELECT * FROM events ORDER BY seq"):
-        if row["seq"] != expected:
-            return count, f"seq {expected} is missing (next is {row['seq']})"
-        body = {"seq": row["seq"], "id": row["id"], "at": row["at"], "station": row["station"],
-                "type": row["type"], "job_id": row["job_id"], "invoice_key": row["invoice_key"],
-                "payload": json.loads(row["payload"])}
-        if row["prev_hash"] != prev or row["hash"] != event_hash(prev, body):
-            return count, f"event seq {row['seq']} does not match its hash"
-        prev, expected, count = row["hash"], expected + 1, count + 1
-    return count, None
 
 
 def invoice_record(doc: dict[str, Any]) -> dict[str, Any] | None:

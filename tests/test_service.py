@@ -44,7 +44,7 @@ def test_install_stages_units_user_membership_and_folders(tmp_path: Path) -> Non
     inbox = os.stat(root / "srv/printstation/inbox")
     assert (oct(inbox.st_mode & 0o7777), inbox.st_uid, inbox.st_gid) == ("0o2775", uid, gid)
     state = os.stat(root / "var/lib/printstation")
-    assert (oct(state.st_mode & 0o777), state.st_uid) == ("0o770", uid)
+    assert (oct(state.st_mode & 0o777), state.st_uid) == ("0o751", uid)
     # A second install keeps an edited config.
     (root / "etc/printstation/printstation.toml").write_text("# edited\n")
     subprocess.run(["bash", ROOT / "scripts" / "install", "--root", root, "--no-venv"],

@@ -1,0 +1,100 @@
+"""The jail's worker process: reads one file at a time under CPU and memory limits.
+
+Run as `python -P -m printstation.daemon.jail_worker IN OUT PARENT` by `jail.py`, which
+sends (name, CPU seconds, memory MB) then the file's bytes on pipe IN, and reads the answer
+on pipe OUT: ("read", FileRead), or ("limit", which), or ("bug", what). It imports only
+the readers (`printstation.invoice`), so that the address space it is allowed measures
+the file, not the daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import math
+import os
+import resource
+import signal
+import sys
+from multiprocessing.connection import Connection
+
+from printstation.invoice import read_file
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    # Ctrl-C in a terminal reaches the whole process group; the daemon decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Die with the daemon: a daemon killed by SIGKILL cannot stop its worker, and one stuck
+    # in a poison file would run on (Linux PR_SET_PDEATHSIG).
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)  # the daemon died before the line above took effect
+
+
+def _arm(cpu_s: int, memory_mb: int, size: int) -> None:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    soft = math.ceil(used.ru_utime + used.ru_stime) + cpu_s
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (_within(soft, hard), hard))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (_within(memory_mb * 2**20 + 3 * size, hard), hard))
+
+
+def _disarm() -> None:
+    # Between files nothing is limited: receiving the next (larger) file must not fail.
+    for limit in (resource.RLIMIT_CPU, resource.RLIMIT_AS):
+        resource.setrlimit(limit, (resource.getrlimit(limit)[1],) * 2)
+
+
+def _within(soft: int, hard: int) -> int:
+    return soft if hard == resource.RLIM_INFINITY else min(soft, hard)
+
+
+def _read(name: str, data: bytes) -> tuple[str, object]:
+    try:
+        found = read_file(name, data)
+    except MemoryError:
+        return "limit", "memory"
+    except RecursionError:
+        return "limit", "nesting"
+    except Exception as exc:
+        return "bug", f"{type(exc).__name__}: {exc}"[:500]
+    # A reader that catches every exception reports running out of memory as damage.
+    if any("MemoryError" in p.en for p in found.problems):
+        return "limit", "memory"
+    return "read", found
+
+
+def _serve(inbound: Connection, outbound: Connection) -> None:
+    outbound.send(("ready", os.getpid()))
+    while True:
+        try:
+            name, cpu_s, memory_mb = inbound.recv()
+            data = inbound.recv_bytes()
+        except EOFError:
+            return  # the daemon closed the pipe: it stopped, or replaced this worker
+        _arm(cpu_s, memory_mb, len(data))
+        answer = _read(name, data)
+        del data
+        _disarm()
+        outbound.send(answer)
+
+
+def main(argv: list[str]) -> None:
+    inbound, outbound, parent = (int(arg) for arg in argv)
+    _die_with(parent)
+    # No core files: SIGXCPU's default action dumps one.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Readers' warnings (pypdf's about damaged files) would reach the daemon's log
+    # unformatted; the verdict says what matters.
+    logging.disable(logging.CRITICAL)
+    _serve(Connection(inbound, writable=False), Connection(outbound, readable=False))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+
