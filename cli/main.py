@@ -122,7 +122,10 @@ def _system_config(settings: Settings) -> bool:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    _settings(args)
+    from printstation.daemon.sync_client import check_sync_settings
+
+    # The token's owner is checked by the daemon itself (IT runs this as root).
+    check_sync_settings(_settings(args), check_owner=False)
     print("OK")
     return EXIT_OK
 

@@ -228,6 +228,10 @@ class _Builder:
         if len({intake.drop_dir, intake.rejected_dir, intake.results_dir}) < 3:
             self.fail("intake", "drop_dir, rejected_dir and results_dir must be different folders")
         s = v["sync"]
+        refusal = schema.plain_http_refusal(s["url"], s["allow_plain_http"]) if s["url"] \
+            else None
+        if refusal:
+            self.fail("sync.url", refusal)
         return Settings(
             station=station,
             intake=intake,
@@ -236,7 +240,8 @@ class _Builder:
             printers=self.printers(self.raw.get("printers", {})),
             sync=SyncSettings(s["url"], self.path(s["token_file"]), s["batch"],
                               s["backoff_max_s"], s["timeout_s"],
-                              self.path(s["ca_file"]) if s["ca_file"] else None),
+                              self.path(s["ca_file"]) if s["ca_file"] else None,
+                              s["allow_plain_http"]),
             offline=OfflineSettings(**v["offline"]),
             origin=origin,
             config_dir=config_dir,
@@ -274,5 +279,6 @@ class _Builder:
                 name=name, driver=p["driver"], queue=p["queue"],
                 path=self.path(p["path"]) if p["path"] else None, stocks=tuple(stocks),
                 paper_check=p["paper_check"], in_flight=p["in_flight"], offsets=p["offsets"],
+                max_attempts=p["max_attempts"],
             ))
         return tuple(result)

@@ -7,7 +7,9 @@ the same keys; a test keeps the two in step.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -60,6 +62,12 @@ def choice(*allowed: str) -> Converter:
         return value
 
     return convert
+
+
+def flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"must be true or false, got {_show(value)}")
+    return value
 
 
 def money(value: Any) -> Decimal:
@@ -117,6 +125,32 @@ def _show(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a URL's host (a name or an address) is this machine."""
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_refusal(url: str, allowed: bool) -> str | None:
+    """Why `sync.url` may not be used as it is, or None.
+
+    Over plain http the bearer token and every journal event cross the network in clear,
+    and an answer can be forged on the way; that is acceptable only to this machine (a
+    test, a local tunnel) or when the operator says so (`allow_plain_http`, e.g. inside
+    a VPN).
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http" or allowed or is_loopback(parts.hostname or ""):
+        return None
+    return (f"plain http:// to {parts.hostname or '?'}, which is not this machine, would "
+            "send the token and the journal unencrypted: use https://, or set "
+            "[sync] allow_plain_http = true (e.g. inside a VPN)")
+
+
 STATION_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 PRINTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
@@ -152,6 +186,7 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "backoff_max_s": Key(300, integer(1, 86_400)),
         "timeout_s": Key(10, integer(1, 600)),
         "ca_file": Key("", text()),
+        "allow_plain_http": Key(False, flag),
     },
     "offline": {
         "max_hours": Key(0, integer(0, 24 * 365)),
@@ -167,5 +202,6 @@ PRINTER_KEYS: dict[str, Key] = {
     "stocks": Key(None, name_list, True),
     "paper_check": Key("off", choice("off", "match", "assign")),
     "in_flight": Key(2, integer(1, 50)),
+    "max_attempts": Key(10, integer(1, 1000)),
     "offsets": Key({}, offsets),
 }

@@ -50,6 +50,8 @@ class PrinterSettings:
     in_flight: int
     # Offsets in mm per stock: (x right-positive, y down-positive).
     offsets: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # A job whose printer answered an error this many times is failed with its last error.
+    max_attempts: int = 10
 
     def offset_for(self, stock: str) -> tuple[float, float]:
         return self.offsets.get(stock, (0.0, 0.0))
@@ -66,6 +68,8 @@ class SyncSettings:
     # A CA bundle for head office's certificate; None: the system's. Verification is
     # always on.
     ca_file: Path | None = None
+    # Plain http:// to a host other than this machine is refused unless this is set.
+    allow_plain_http: bool = False
 
 
 @dataclass(frozen=True)

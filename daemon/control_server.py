@@ -16,7 +16,6 @@ seconds without holding up anyone else.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import selectors
@@ -181,7 +180,7 @@ class ControlRunner(JournalRunner):
         if op == "status":
             conn = report.read_journal(self.ctx.settings)
             try:
-                doc = report.status(conn, self.ctx.settings, dt.datetime.now(dt.UTC))
+                doc = report.status(conn, self.ctx.settings, self.ctx.clock())
             finally:
                 if conn is not None:
                     conn.close()

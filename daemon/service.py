@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.parse
 from collections.abc import Mapping
 
 from printstation.base import logs
@@ -35,7 +34,7 @@ from .stage_metrics import MetricsRunner
 from .stage_print import PrintRunner
 from .stage_read import ReadRunner
 from .stage_sync import SyncRunner
-from .sync_client import TokenProblem, read_token
+from .sync_client import check_sync_settings
 
 STOP_BUDGET_S = 8.0
 STALL_S = 60.0
@@ -108,7 +107,7 @@ class Service:
         except OSError as exc:
             raise ConfigInvalid(f"cannot create {exc.filename}: {exc.strerror}") from None
         tighten(s.station.data_dir)
-        check_sync(s)
+        check_sync_settings(s)
         # A missing font (69) and a journal of another station or a newer schema (78)
         # carry their exit codes in their classes (base/errors.py).
         ensure_font()
@@ -169,6 +168,7 @@ class Service:
             self.lock.release()
 
     def _run(self) -> int:
+        self.started_at = iso(utc_now())
         try:
             self.prepare()
         except BaseException:
@@ -184,7 +184,6 @@ class Service:
         self.notifier.ready(self.status_line())
         tick = min(1.0, self.notifier.watchdog_s / 2) if self.notifier.watchdog_s else 1.0
         last_status = 0.0
-        self.started_at = iso(utc_now())
         while not self.flags.stop:
             self.flags.wait(tick)
             if self.flags.sync_now:
@@ -271,7 +270,7 @@ class Service:
         try:
             new = load_config(old.settings.main_file, cwd=old.settings.config_dir.parent
                               if old.settings.main_file is None else None)
-            check_sync(new.settings)
+            check_sync_settings(new.settings)
         except Exception as exc:
             self._reloaded(False, str(exc).replace("\n", "; "))
             return
@@ -316,24 +315,6 @@ class Service:
         printers = ", ".join(p.name for p in self.ctx.settings.printers)
         line = f"watching {self.ctx.settings.intake.drop_dir}; printers: {printers}"
         return line + (f"; errors: {'; '.join(errors)}" if errors else "")
-
-
-def check_sync(settings: Settings) -> None:
-    """With sync on, the token file must be usable; a token others can read is refused."""
-    if not settings.sync.url:
-        return
-    try:
-        read_token(settings.sync.token_file)
-    except TokenProblem as exc:
-        raise ConfigInvalid(f"sync.token_file: {exc}") from None
-    if settings.sync.ca_file is not None and not settings.sync.ca_file.is_file():
-        raise ConfigInvalid(f"sync.ca_file: {settings.sync.ca_file}: no such file")
-    host = urllib.parse.urlsplit(settings.sync.url).hostname or ""
-    if settings.sync.url.startswith("http://") and host not in ("127.0.0.1", "::1",
-                                                                 "localhost"):
-        logs.warning("sync.plain_http", url=settings.sync.url,
-                     note="the token and the journal cross the network unencrypted; "
-                          "use https")
 
 
 def _structure(settings: Settings) -> tuple:

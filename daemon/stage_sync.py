@@ -10,12 +10,16 @@ jitter capped by `backoff_max_s`, and `Retry-After` honoured. The sleep between 
 is this runner's own: a new event ends a backoff early (but not a wait head office asked
 for), `sync --now` ends any wait, and shutdown raises out of it at once. A permanent
 4xx pauses sync until a reload or `sync --now`; a 409 halts it the same way, loudly.
+So does an `acked_through` above the highest seq this station ever sent (spool/outbox.py):
+head office cannot hold what it was never sent, so the answer is a lie, or this journal
+is not the one head office knows, and no event is marked synced on its word.
 An outage is logged when it starts and when it ends, not on every try.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from typing import Any
 
@@ -30,7 +34,15 @@ from printstation.spool.states import SYNC, SyncState
 from .context import Context
 from .crash import crash_point
 from .runner import JournalRunner
-from .sync_client import Conflict, HeadOffice, Permanent, Temporary, TokenProblem, read_token
+from .sync_client import (
+    Conflict,
+    HeadOffice,
+    Permanent,
+    Temporary,
+    TokenProblem,
+    Untrusted,
+    read_token,
+)
 
 # After a failed try, a new event may end the backoff early, but not sooner than this:
 # a station printing through an outage would otherwise try once per event.
@@ -116,7 +128,7 @@ class SyncRunner(JournalRunner):
             self._set_state(SyncState.IDLE)
         if self.client is None:
             try:
-                token = read_token(settings.token_file)
+                token = read_token(settings.token_file, owner=os.geteuid())
             except TokenProblem as exc:
                 self._stop_sync(SyncState.PAUSED, str(exc))
                 return False
@@ -134,6 +146,11 @@ class SyncRunner(JournalRunner):
             self._stop_sync(SyncState.HALTED, f"{exc}; head office holds different events under"
                             " the same seq: compare `printstation journal --verify` here with"
                             " head office's copy before `printstation sync --now`")
+        except Untrusted as exc:
+            self._stop_sync(SyncState.HALTED, f"{exc}; no event was marked synced on its word:"
+                            " check that head office (and nothing between) is the real one,"
+                            " and that this journal is the station's own, before"
+                            " `printstation sync --now`")
         return False
 
     def deliver(self) -> bool:
@@ -148,9 +165,14 @@ class SyncRunner(JournalRunner):
             return False
         self._set_state(SyncState.SENDING)
         first, last = events[0]["seq"], events[-1]["seq"]
+        # Before the request: the answer is then held to what was really sent.
+        outbox.record_sent(self.journal, last)
         acked = self.client.post_events(self.ctx.settings.station.id, events)
         crash_point("sync_after_post")
-        synced, resent = outbox.acknowledge(self.journal, acked)
+        try:
+            synced, resent = outbox.acknowledge(self.journal, acked)
+        except outbox.NeverSent as exc:
+            raise self._untrusted(exc, f"POST {first}-{last}") from None
         believed, self.acked = self.acked, outbox.acked_through(self.journal.conn)
         self.last_ok_at = iso(self.ctx.clock())
         if acked < believed:
@@ -177,12 +199,11 @@ class SyncRunner(JournalRunner):
         acked = self.client.acked_through(self.ctx.settings.station.id)
         self._verified_at, self._verify_now = time.monotonic(), False
         self.last_ok_at = iso(self.ctx.clock())
-        if acked > self.journal.last_seq():
-            # Head office holds events this journal never wrote: it was replaced or
-            # restored from an older backup. The next new event meets a 409 and halts.
-            logs.error("sync.ahead", acked_through=acked, last_seq=self.journal.last_seq(),
-                       note="head office holds more events than this journal: was the "
-                            "journal restored or replaced?")
+        sent = outbox.sent_through(self.journal.conn)
+        if acked > sent:
+            # Head office claims events this station never sent: a lie, or this journal
+            # was replaced or restored from an older copy. Either way, halt.
+            raise self._untrusted(outbox.NeverSent(acked, sent), "GET /stations")
         if acked >= self.acked:
             self._set_state(SyncState.IDLE)
             self._restored()
@@ -193,6 +214,13 @@ class SyncRunner(JournalRunner):
                           "(restored from a backup?); sending again from there")
         self.acked = outbox.acked_through(self.journal.conn)
         return True
+
+    def _untrusted(self, exc: outbox.NeverSent, request: str) -> Untrusted:
+        logs.error("sync.ahead", acked_through=exc.acked, sent_through=exc.sent,
+                   last_seq=self.journal.last_seq(), request=request,
+                   note="head office claims events this station never sent: a lie, or "
+                        "this journal was replaced or restored from an older copy")
+        return Untrusted(str(exc))
 
     # -- retry policy ------------------------------------------------------------------
 

@@ -4,7 +4,12 @@
 socket operation, and TLS through an `ssl` context that always verifies (a private CA
 bundle may be added, verification may not be switched off). A failure is sorted into the
 three classes sync acts on: `Temporary` (retry with backoff), `Permanent` (pause and
-show it), `Conflict` (halt loudly: head office holds a different event under a seq).
+show it), `Conflict` and `Untrusted` (halt loudly: head office holds a different event
+under a seq, or claims events this station never sent).
+
+`check_sync_settings` holds the sync settings to what can be trusted before the daemon
+starts or takes a reload: no plain `http://` beyond this machine unless the config says
+so, and a token file that is its owner's alone.
 """
 
 from __future__ import annotations
@@ -14,11 +19,17 @@ import email.utils
 import http.client
 import json
 import os
+import pwd
 import ssl
 import stat
 import urllib.parse
 from pathlib import Path
 from typing import Any
+
+from printstation.base import logs
+from printstation.base.errors import ConfigInvalid
+from printstation.config import Settings
+from printstation.config.schema import is_loopback, plain_http_refusal
 
 # Statuses that mean "try again later" (RFC 9110 and RFC 6585): the rest of 4xx is ours
 # to fix, so retrying would only repeat it.
@@ -45,23 +56,87 @@ class Conflict(SyncError):
     """409: head office holds a different event under a seq this station sent."""
 
 
+class Untrusted(SyncError):
+    """Head office answered what cannot be true (events this station never sent)."""
+
+
 class TokenProblem(Exception):
-    """The token file is missing, empty, or readable by others."""
+    """The token file is missing, empty, not its owner's alone, or someone else's."""
 
 
-def read_token(path: Path) -> str:
-    """The bearer token; refused when others may read the file (it is a password)."""
+def read_token(path: Path, owner: int | None = None) -> str:
+    """The bearer token. It is a password, so the file must be its owner's alone (no
+    permission bit for group or others: 0600 or 0400), and, given `owner`, belong to
+    that user (the one running the daemon)."""
     try:
-        info = path.stat()
-        if info.st_mode & stat.S_IROTH:
-            raise TokenProblem(f"{path}: token file is readable by others; "
-                               f"chmod o-r {path} (e.g. 0640 root:printstation)")
-        token = path.read_text(encoding="utf-8").strip()
+        # The checks are made on the file that is read (fstat of the open file), not on
+        # a name that could change in between; O_NONBLOCK: a FIFO there cannot hang us.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as fh:
+            info = os.fstat(fh.fileno())
+            problem = _token_file_problem(path, info, owner)
+            if problem:
+                raise TokenProblem(problem)
+            data = fh.read(4096)
     except OSError as exc:
         raise TokenProblem(f"{path}: cannot read token file: {exc.strerror}") from None
+    try:
+        token = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        token = ""
     if not token or any(c.isspace() for c in token):
         raise TokenProblem(f"{path}: token file must hold one token, without spaces")
     return token
+
+
+def _token_file_problem(path: Path, info: os.stat_result, owner: int | None) -> str | None:
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path}: token file is not a regular file"
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        who = " and ".join(w for w, bits in (("its group", 0o070), ("others", 0o007))
+                           if mode & bits)
+        how = "readable" if mode & 0o044 else "writable or executable"
+        return (f"{path}: token file is {how} by {who} (mode {mode:04o}); it must be its "
+                f"owner's alone: run `chmod 600 {path}`")
+    if owner is not None and info.st_uid != owner:
+        return (f"{path}: token file belongs to {_user(info.st_uid)}, not to "
+                f"{_user(owner)} who runs the daemon: run `chown {_user(owner)} {path}`")
+    return None
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def check_sync_settings(settings: Settings, check_owner: bool = True) -> None:
+    """Refuse sync settings that cannot be trusted, as a configuration error (exit 78).
+
+    For `run` at start and for a reload: plain `http://` to a host other than this
+    machine (the token and the journal would cross the network in clear) unless
+    `sync.allow_plain_http` is set; a token file that is not the daemon user's alone;
+    a `ca_file` that is not there. The daemon calls it as the user it runs as, so the
+    token file must be that user's; `check_owner=False` leaves that out, for a check
+    run by another user (`check-config` as root).
+    """
+    s = settings.sync
+    if not s.url:
+        return
+    refusal = plain_http_refusal(s.url, s.allow_plain_http)
+    if refusal:
+        raise ConfigInvalid(f"sync.url: {refusal}")
+    try:
+        read_token(s.token_file, owner=os.geteuid() if check_owner else None)
+    except TokenProblem as exc:
+        raise ConfigInvalid(f"sync.token_file: {exc}") from None
+    if s.ca_file is not None and not s.ca_file.is_file():
+        raise ConfigInvalid(f"sync.ca_file: {s.ca_file}: no such file")
+    host = urllib.parse.urlsplit(s.url).hostname or ""
+    if s.url.lower().startswith("http://") and not is_loopback(host):
+        logs.warning("sync.plain_http", url=s.url, allow_plain_http=True,
+                     note="the token and the journal cross the network unencrypted")
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:

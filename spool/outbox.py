@@ -5,6 +5,12 @@ believes head office holds is kept in `meta` as `sync.acked_through`; when head 
 answers with less (it restored a backup), the events above its answer become unsynced
 again and are sent once more. Head office dedupes by station and seq, so sending twice
 is harmless; losing one is not.
+
+Head office's word is trusted only as far as it can be true: it cannot hold an event this
+station never sent. The highest seq ever put in a request is kept in `meta` as
+`sync.sent_through`, written before the request goes out, and an `acked_through` above it
+is refused (`NeverSent`) without marking anything: a lying or broken head office, or a
+man in the middle, cannot make the station believe unsent events are safe.
 """
 
 from __future__ import annotations
@@ -19,6 +25,16 @@ from typing import Any
 from .journal import Journal
 
 ACKED_KEY = "sync.acked_through"
+SENT_KEY = "sync.sent_through"
+
+
+class NeverSent(Exception):
+    """Head office acknowledged events this station never sent; nothing was marked."""
+
+    def __init__(self, acked: int, sent: int):
+        super().__init__(f"head office answered acked_through {acked}, but this station "
+                         f"has sent events only up to seq {sent}")
+        self.acked, self.sent = acked, sent
 
 
 def wire_event(row: sqlite3.Row) -> dict[str, Any]:
@@ -30,8 +46,34 @@ def wire_event(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def acked_through(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (ACKED_KEY,)).fetchone()
+    return _meta_int(conn, ACKED_KEY)
+
+
+def sent_through(conn: sqlite3.Connection) -> int:
+    """The highest seq this station has put in a request to head office.
+
+    Never below what head office acknowledged: a journal from before this mark was kept
+    has sent at least that much.
+    """
+    return max(_meta_int(conn, SENT_KEY), acked_through(conn))
+
+
+def record_sent(journal: Journal, last: int) -> None:
+    """Before a request with events up to `last` goes out: raise the sent mark to it."""
+    if last <= sent_through(journal.conn):
+        return
+    with journal.transaction() as c:
+        _set_meta(c, SENT_KEY, max(last, sent_through(c)))
+
+
+def _meta_int(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return int(row[0]) if row else 0
+
+
+def _set_meta(conn: sqlite3.Connection, key: str, value: int) -> None:
+    conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
+                 " value = excluded.value", (key, str(value)))
 
 
 def pending(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
@@ -45,20 +87,21 @@ def acknowledge(journal: Journal, acked: int) -> tuple[int, int]:
     """Record head office's `acked_through`; returns (newly synced, made unsynced again).
 
     Events up to `acked` are marked synced. Any above it that were marked synced are
-    cleared: head office no longer holds them, so they go out again.
+    cleared: head office no longer holds them, so they go out again. An `acked` above
+    what this station ever sent raises `NeverSent` and changes nothing: it is either a
+    lie or a sign that this journal is not the one head office knows (replaced, or
+    restored from an older copy), and either way an operator must look.
     """
     now = journal.now()
     with journal.transaction() as c:
-        last = c.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
-        # Head office cannot hold events this station never wrote; if it says so, this
-        # journal was restored from a backup, and the next new event will meet a 409.
-        acked = min(acked, last)
+        sent = sent_through(c)
+        if acked > sent:
+            raise NeverSent(acked, sent)
         synced = c.execute("UPDATE events SET synced_at = ? WHERE synced_at IS NULL"
                            " AND seq <= ?", (now, acked)).rowcount
         resent = c.execute("UPDATE events SET synced_at = NULL WHERE synced_at IS NOT NULL"
                            " AND seq > ?", (acked,)).rowcount
-        c.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET"
-                  " value = excluded.value", (ACKED_KEY, str(acked)))
+        _set_meta(c, ACKED_KEY, acked)
     return synced, resent
 
 
