@@ -1,22 +1,47 @@
 """Durable file operations: atomic writes and moves that survive a crash or power loss.
 
-Write to a temporary file in the target folder, flush and fsync it, `os.replace` it into
-place, then fsync the folder so the new name itself is on disk (borg's SaveFile; Mailman
-forgets the last step).
+Write to a temporary file in the target folder, flush and fsync it, rename it into place,
+then fsync the folder so the new name itself is on disk (borg's SaveFile; Mailman forgets
+the last step).
+
+Files we hand to people (rejected files, their reports, result files) are never put over
+an existing name: `rename_new` refuses to replace (renameat2 RENAME_NOREPLACE, or a hard
+link, which fails on an existing name), and `free_name` / `create_new` pick another name.
+Names are measured in the bytes the filesystem counts (NAME_MAX, 255 on Linux), and a name
+too long is shortened with a short hash of the whole name, so two long names that start
+alike stay two names.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
+import hashlib
 import os
 import secrets
-import shutil
+import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+NAME_MAX = 255
+# Every temporary name we make starts so; `remove_stale_temps` removes nothing else.
+TEMP_PREFIX = ".printstation-"
+_CHUNK = 1 << 20
 
 
 def _temp_name(kind: str) -> str:
     """A short hidden name, whatever the length of the final one (NAME_MAX is 255 bytes)."""
-    return f".printstation-{os.getpid()}-{secrets.token_hex(4)}.{kind}"
+    return f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.{kind}"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The error says the filesystem (or the user's quota) is full: ENOSPC or EDQUOT from
+    the OS, SQLITE_FULL (13, extended codes keep it in the low byte) from SQLite."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == 13
 
 
 def fsync_dir(path: Path) -> None:
@@ -50,15 +75,25 @@ def replace_file(src: Path, dst: Path) -> None:
     fsync_dir(dst.parent)
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` with `data` so that readers see the old or the new file, never half."""
-    tmp = path.with_name(_temp_name("tmp"))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+def _write_temp(folder: Path, data: bytes, mode: int) -> Path:
+    """`data` in a new temporary file in `folder`, on disk; removed again if that fails."""
+    tmp = folder / _temp_name("tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never half."""
+    tmp = _write_temp(path.parent, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -66,64 +101,281 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
-def move_file(src: Path, dst: Path) -> None:
-    """Move `src` to `dst` (which must not exist) durably.
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    """libc's renameat2 (glibc 2.28 and later), or None."""
+    try:
+        func = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                     ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+# A filesystem that cannot rename without replacing answers these; links may still work.
+_NOREPLACE_UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP)
+# Hard links refused: protected_hardlinks (a file of another user), or no links at all.
+_LINK_REFUSED = (errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP)
+
+
+def rename_new(src: Path, dst: Path) -> None:
+    """Rename `src` to `dst` in one step, failing with FileExistsError if `dst` exists.
+
+    renameat2(RENAME_NOREPLACE) where the kernel and filesystem have it; else a hard link
+    (which never replaces) and an unlink; else, where links are refused too, a check then
+    a plain rename (the only gap: a name made in between by someone else). Not durable by
+    itself: the caller fsyncs the folders.
+    """
+    func = _renameat2()
+    if func is not None:
+        if func(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst),
+                _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in _NOREPLACE_UNSUPPORTED:
+            raise OSError(err, os.strerror(err), str(src), None, str(dst))
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in _LINK_REFUSED:
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst)) from None
+        os.rename(src, dst)
+        return
+    os.unlink(src)
+
+
+def open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """A descriptor on `path` for reading, and its stat, if it is a regular file.
+
+    Never follows a symlink, and O_NONBLOCK means a FIFO swapped in at the last moment
+    does not hang the open; anything but a regular file raises OSError(EINVAL).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def copy_new(src: Path, dst: Path, abort: Callable[[], bool] | None = None,
+             expect: tuple[int, int] | None = None) -> None:
+    """Copy regular file `src` to the new name `dst`, durably, never replacing `dst`.
+
+    The bytes go to a temporary name beside `dst`, are fsynced, and only then get the
+    name: a crash leaves no half file under it. `abort` is asked between chunks (a daemon
+    asked to stop gives up a long copy: InterruptedError); `expect` (device, inode) makes
+    sure the file copied is the one the caller looked at.
+    """
+    fd, st = open_regular(src)
+    tmp = dst.with_name(_temp_name("part"))
+    try:
+        if expect is not None and (st.st_dev, st.st_ino) != expect:
+            raise FileNotFoundError(errno.ENOENT, "replaced while being taken", str(src))
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                               (st.st_mode & 0o777) | 0o600), "wb") as fout:
+            while chunk := os.read(fd, _CHUNK):
+                if abort is not None and abort():
+                    raise InterruptedError(errno.EINTR, "copy abandoned: stopping", str(src))
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        rename_new(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    fsync_dir(dst.parent)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """`a` and `b` are one inode, or two regular files with the same bytes (a copy)."""
+    sa, sb = os.lstat(a), os.lstat(b)
+    if os.path.samestat(sa, sb):
+        return True
+    if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)) or sa.st_size != sb.st_size:
+        return False
+    try:
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                ca, cb = fa.read(_CHUNK), fb.read(_CHUNK)
+                if ca != cb:
+                    return False
+                if not ca:
+                    return True
+    except OSError:
+        return False
+
+
+def move_file(src: Path, dst: Path, abort: Callable[[], bool] | None = None) -> None:
+    """Move `src` to `dst` (which must not exist) durably; never replaces `dst`.
 
     A rename when both are on one filesystem. Across filesystems the bytes are copied to a
-    temporary name beside `dst`, fsynced and renamed, and only then is `src` removed: a
-    crash in between leaves two copies, never none. Symlinks and other non-regular files
-    are moved as they are, never opened.
+    temporary name beside `dst`, fsynced and given the name, and only then is `src`
+    removed: a crash in between leaves two copies, never none. A `dst` that already holds
+    `src` (the same inode, or the same bytes: such a crash) completes the move. Symlinks
+    and other non-regular files are moved as they are, never opened.
     """
     try:
-        os.rename(src, dst)
+        rename_new(src, dst)
+    except FileExistsError:
+        if not same_file(src, dst):
+            raise
+        os.unlink(src)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        tmp = dst.with_name(_temp_name("part"))
-        if src.is_symlink() or not src.is_file():
-            # A link or special file cannot be copied without opening it: recreate the link,
-            # and refuse anything else across filesystems.
-            if not src.is_symlink():
-                raise
+        st = os.lstat(src)
+        if stat.S_ISLNK(st.st_mode):
+            # A link is recreated, never followed.
+            tmp = dst.with_name(_temp_name("part"))
             os.symlink(os.readlink(src), tmp)
+            try:
+                rename_new(tmp, dst)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        elif stat.S_ISREG(st.st_mode):
+            try:
+                copy_new(src, dst, abort, (st.st_dev, st.st_ino))
+            except FileExistsError:
+                if not same_file(src, dst):
+                    raise
         else:
-            with open(src, "rb") as fin, open(tmp, "wb") as fout:
-                shutil.copyfileobj(fin, fout, 1 << 20)
-                fout.flush()
-                os.fsync(fout.fileno())
-        os.rename(tmp, dst)
+            raise  # a FIFO or device cannot be copied without opening it
         fsync_dir(dst.parent)
         os.unlink(src)
     fsync_dir(dst.parent)
     fsync_dir(src.parent)
 
 
-NAME_MAX = 255
+def create_new(names: Iterable[Path], data: bytes, ours: Callable[[Path], bool],
+               mode: int = 0o644) -> Path:
+    """Write `data` under the first of `names` that is free, atomically and durably.
 
-
-def fit_name(name: str, suffix: str = "", limit: int = NAME_MAX) -> str:
-    """`name + suffix`, the name's stem shortened (extension kept) to fit `limit` bytes.
-
-    Works on the bytes the filesystem sees, so names that are not UTF-8 (surrogate-
-    escaped by Python) survive unchanged when they fit.
+    A name that exists is never replaced: if `ours` recognises the file there (our own,
+    written before a crash), that one is kept and returned; otherwise the next name is
+    tried. `names` must all be in one folder and should not end.
     """
-    raw, tail = os.fsencode(name), os.fsencode(suffix)
-    if len(raw) + len(tail) <= limit:
-        return name + suffix
+    tmp: Path | None = None
+    try:
+        for name in names:
+            if tmp is None:
+                tmp = _write_temp(name.parent, data, mode)
+            try:
+                rename_new(tmp, name)
+            except FileExistsError:
+                if ours(name):
+                    return name
+                continue
+            tmp = None
+            fsync_dir(name.parent)
+            return name
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    raise FileExistsError(errno.EEXIST, "no free name")
+
+
+def _split_ext(raw: bytes) -> tuple[bytes, bytes]:
+    """(stem, extension with its dot); a long or missing extension counts as stem."""
     stem, dot, ext = raw.rpartition(b".")
     if not dot or not stem or len(ext) > 16:
-        stem, ext = raw, b""
-    else:
-        ext = b"." + ext
-    room = limit - len(tail) - len(ext) - 1
-    return os.fsdecode(stem[:room] + b"~" + ext + tail)
+        return raw, b""
+    return stem, b"." + ext
 
 
-def free_name(folder: Path, name: str, tag: str) -> Path:
-    """`folder/name`, or with `.tag` before the extension when that name is taken."""
-    candidate = folder / fit_name(name)
-    if not os.path.lexists(candidate):
-        return candidate
-    stem, dot, ext = name.rpartition(".")
-    tagged = f"{stem}.{tag}.{ext}" if dot and stem else f"{name}.{tag}"
-    return folder / fit_name(tagged)
+def _cut(raw: bytes, size: int) -> bytes:
+    """The first `size` bytes of `raw`, never splitting a UTF-8 character."""
+    size = max(size, 0)
+    while 0 < size < len(raw) and raw[size] & 0xC0 == 0x80:
+        size -= 1
+    return raw[:size]
+
+
+def fit_name(name: str, suffix: str = "", limit: int = NAME_MAX, tag: str = "") -> str:
+    """`name` with `.tag` before its extension, then `suffix`, in at most `limit` bytes.
+
+    A name too long keeps its extension, the tag and the suffix; its stem is cut (on a
+    character boundary) and marked `~` and 8 hex digits of the sha256 of the whole name,
+    so that names which only differ past the cut stay different. Works on the bytes the
+    filesystem sees, so names that are not UTF-8 (surrogate-escaped by Python) survive
+    unchanged when they fit.
+    """
+    raw, tail = os.fsencode(name), os.fsencode(suffix)
+    stem, ext = _split_ext(raw)
+    mark = b"." + os.fsencode(tag) if tag else b""
+    if len(stem) + len(mark) + len(ext) + len(tail) <= limit:
+        return os.fsdecode(stem + mark + ext + tail)
+    digest = b"~" + hashlib.sha256(raw).hexdigest()[:8].encode()
+    room = limit - len(digest) - len(mark) - len(ext) - len(tail)
+    return os.fsdecode(_cut(stem, room) + digest + mark + ext + tail)
+
+
+def free_name(folder: Path, name: str, tag: str, companions: Iterable[str] = (),
+              taken: Callable[[Path], bool] = lambda path: False) -> Path:
+    """`folder/name`, or with `.tag` (then `.tag-2`, …) before the extension when taken.
+
+    A name is taken when it exists, when one of its `companions` (`name + suffix`, e.g.
+    the `.error.txt` report that will go beside it) exists, or when `taken` says so.
+    """
+    suffixes = tuple(companions)
+    count = 0
+    while True:
+        mark = "" if count == 0 else tag if count == 1 else f"{tag}-{count}"
+        candidate = folder / fit_name(name, tag=mark)
+        busy = os.path.lexists(candidate) or taken(candidate) or any(
+            os.path.lexists(folder / fit_name(candidate.name, s)) for s in suffixes)
+        if not busy:
+            return candidate
+        count += 1
+
+
+def remove_stale_temps(folder: Path, recursive: bool = False) -> list[Path]:
+    """Remove our temporary files that a crash left in `folder` (not those of a process
+    still running, such as this one); returns what was removed."""
+    removed: list[Path] = []
+    below: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        if recursive and entry.is_dir(follow_symlinks=False):
+            below += remove_stale_temps(Path(entry.path), recursive)
+            continue
+        if not entry.name.startswith(TEMP_PREFIX) or not entry.name.endswith((".tmp", ".part")):
+            continue
+        pid = entry.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except FileNotFoundError:
+            pass
+    if removed:
+        fsync_dir(folder)
+    return removed + below
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -153,7 +153,13 @@ def begin(journal: Journal, data_dir: Path, new_journal: str | None) -> Stamp:
     if new_journal is not None:
         logs.warning("journal.new", operator=new_journal,
                      previous_seq=previous.seq if previous else None)
-    return write_stamp(data_dir, journal.station, found)
+    try:
+        return write_stamp(data_dir, journal.station, found)
+    except OSError as exc:
+        # A full disk must not stop the start: the daemon writes the stamp again as soon
+        # as it can (seq -1 never matches the journal's).
+        logs.error("daemon.write_failed", file=STAMP_NAME, error=exc)
+        return Stamp(journal.station, found.journal_id, -1, "", iso(utc_now()))
 
 
 def _stamp_or_none(data_dir: Path) -> Stamp | None:

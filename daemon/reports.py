@@ -18,9 +18,17 @@ def job_errors(job: sqlite3.Row) -> list[dict[str, str]]:
     return json.loads(job["errors"]) if job["errors"] else []
 
 
-def error_text(file_name: str, jobs: Sequence[sqlite3.Row], archived: bool) -> str:
-    """The report written beside a rejected file: every error of every invoice."""
+def error_text(file_name: str, jobs: Sequence[sqlite3.Row], archived: bool,
+               stored_as: str | None = None) -> str:
+    """The report written beside a rejected file: every error of every invoice.
+
+    `file_name` is the name the file was dropped as; `stored_as`, the name it has in the
+    rejected folder when that differs (the name was taken, or too long).
+    """
     lines = [f"文件 / file: {file_name}"]
+    if stored_as is not None and stored_as != file_name:
+        lines.append(f"另存为 / saved as: {stored_as}（原名已被占用或过长 / the name was "
+                     "taken or too long）")
     if archived:
         lines.append("部分发票已打印，文件已归档；以下发票被拒收。 / Some invoices printed and "
                      "the file was archived; these invoices were rejected.")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from printstation.base import logs
-from printstation.base.durable import atomic_write
+from printstation.base.durable import atomic_write, disk_full
 from printstation.base.errors import ConfigInvalid
 from printstation.base.signals import SignalFlags
 from printstation.config import Settings, Stock, load_config
@@ -49,6 +50,11 @@ class Service:
         self.lock = InstanceLock(settings.pid_file)
         self.watch: continuity.Watch | None = None
         self.exit_code = 0
+        # Set when --new-journal set a broken journal aside: the operator who asked.
+        self._starting_anew: str | None = None
+        self._stamped_seq = 0
+        # The daemon's own files whose last write failed (logged once until it works).
+        self._write_failed: set[str] = set()
         self.notifier = Notifier(environ)
         self.flags = SignalFlags()
         self.finisher = FinishRunner(self.ctx)
@@ -123,9 +129,6 @@ class Service:
         # removed, and can still copy it out if so.
         self.watch = continuity.Watch(self.ctx.open_journal())
 
-    _starting_anew: str | None = None
-    _stamped_seq = 0
-
     def _check_continuity(self) -> None:
         """Refuse a journal that lost the station's history; `--new-journal` sets such a
         journal aside (never deleting it) and begins a new one, journaled."""
@@ -146,8 +149,15 @@ class Service:
             path = self.ctx.spool.path(spool_name)
             sha256, size = file_digest(path) if path.is_file() and not path.is_symlink() \
                 else (None, None)
-            journal.register_source(source_id, os.fsencode(name), spool_name, sha256, size,
-                                    recovered=True)
+            try:
+                journal.register_source(source_id, os.fsencode(name), spool_name, sha256,
+                                        size, recovered=True)
+            except (OSError, sqlite3.Error) as exc:
+                if not disk_full(exc):
+                    raise
+                # The disk is full: the intake adopts what is left once there is room.
+                logs.error("daemon.recovery_deferred", file=name, error=exc)
+                return
             logs.info("job.incoming", job=source_id, file=name, recovered=True)
 
     def run(self) -> int:
@@ -204,14 +214,14 @@ class Service:
                 last_status = time.monotonic()
                 self.notifier.status(self.status_line())
                 self.write_runtime()
-                self._restamp()
+                self._keep_writing("journal.stamp", self._restamp)
         self.notifier.stopping()
         logs.info("daemon.stopping")
         self.stop()
         self.render_pool.close()
         jail.close()
         if self.exit_code == 0:
-            self._restamp()
+            self._keep_writing("journal.stamp", self._restamp)
         else:
             self._salvage()
         assert self.watch is not None
@@ -294,15 +304,33 @@ class Service:
         """`data_dir/status.json`: what only the running daemon knows, for `status`."""
         doc = {"pid": os.getpid(), "started_at": self.started_at, "updated_at": iso(utc_now()),
                "config": list(self.ctx.settings.origin), "last_reload": self.last_reload,
-               "runners": [{"name": r.name, "alive": r.alive, "error": r.error}
+               # A stage that holds by itself (disk full, a drop folder that will not
+               # let go) says so as its error, so `status --check` shows it.
+               "runners": [{"name": r.name, "alive": r.alive,
+                            "error": r.error or getattr(r, "problem", None)}
                            for r in self.runners],
                "sync": self.sync.snapshot(),
                "printers": [{"name": r.printer_name, "up": up, "error": r.error,
                              "device": r.device}
                             for r, up in zip(self.printers, self.printers_up().values(),
                                              strict=True)]}
-        atomic_write(self.ctx.settings.runtime_file,
-                     (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+        self._keep_writing("status.json", lambda: atomic_write(
+            self.ctx.settings.runtime_file,
+            (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8")))
+
+    def _keep_writing(self, what: str, write: Callable[[], None]) -> None:
+        """A write of the daemon's own small files that fails (the disk is full) is logged
+        once and tried again on the next round; it never stops the daemon."""
+        try:
+            write()
+        except (OSError, sqlite3.Error) as exc:
+            if what not in self._write_failed:
+                self._write_failed.add(what)
+                logs.error("daemon.write_failed", file=what, error=exc)
+            return
+        if what in self._write_failed:
+            self._write_failed.discard(what)
+            logs.info("daemon.write_ok", file=what)
 
     def healthy(self) -> bool:
         """The core stages are alive and have looped recently (for the systemd watchdog)."""

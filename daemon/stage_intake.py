@@ -5,14 +5,17 @@ every `rescan_s` catches whatever they miss (renames from outside arrive as `cre
 only; the polling observer never sends `closed`; an inotify overflow sends nothing). A
 file is taken when its content proves it complete, or once (size, mtime, inode) have not
 changed for `settle_ms`. Symlinks, FIFOs and devices are claimed at once and never opened.
+
+Two conditions hold the intake, each shown in `problem` for `status` and logged once:
+the data folder is full (nothing is claimed; files wait in the drop folder; a retry at
+every rescan resumes by itself), and a drop folder that will not let go of a file (it is
+left alone until it changes or the folder becomes writable: without this, every attempt
+made a spool copy and a hint for the next attempt, thousands a second).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 import stat
 import threading
 import time
@@ -25,43 +28,23 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from printstation.base import logs
-from printstation.spool import display_name, new_source_id
+from printstation.base.durable import disk_full, remove_stale_temps
+from printstation.spool import display_name, new_source_id, sources
+from printstation.spool.files import DropLocked
 
 from .context import Context
 from .crash import crash_point
+from .intake_files import (
+    complete_by_content,
+    drop_writable,
+    file_digest,
+    ignored,
+    signature,
+    test_source_ids,
+)
 from .runner import JournalRunner
 
-IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
-
-
-def ignored(name: str) -> bool:
-    """Names a writer uses while it is still writing, and dot-files, are left alone."""
-    lower = name.lower()
-    return name.startswith((".", "~")) or lower.endswith(IGNORED_SUFFIXES)
-
-
-def complete_by_content(path: Path, name: str) -> bool:
-    """True when the bytes themselves show the file is whole (it may still be invalid)."""
-    ext = os.path.splitext(name)[1].lower()
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return False
-    if ext == ".pdf":
-        return data.rstrip().endswith(b"%%EOF")
-    if ext == ".xml":
-        root = re.search(rb"<([A-Za-z_][\w.:-]*)[\s>/]", re.sub(rb"<\?.*?\?>|<!--.*?-->", b"",
-                                                                   data[:4096], flags=re.S))
-        return bool(root) and data.rstrip().endswith(b"</" + root.group(1) + b">")
-    if ext == ".json":
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                json.loads(data.decode(encoding))
-                return True
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                continue
-    return False
+__all__ = ["IntakeRunner", "complete_by_content", "file_digest", "ignored"]
 
 
 @dataclass
@@ -69,6 +52,17 @@ class _Candidate:
     signature: tuple[int, int, int]
     since: float
     complete: bool | None = None
+
+
+@dataclass
+class _Claimed:
+    """A file in the spool that the journal does not yet record."""
+
+    source_id: str
+    name: str
+    spool_name: str
+    sha256: str | None
+    size: int | None
 
 
 class _Hints(FileSystemEventHandler):
@@ -83,6 +77,8 @@ class _Hints(FileSystemEventHandler):
 
 class IntakeRunner(JournalRunner):
     name = "intake"
+    # A stop must not wait on a long copy: the copy checks `stopping` between chunks.
+    stop_budget_s = 3.0
 
     def __init__(self, ctx: Context, on_claimed: Callable[[], None]):
         super().__init__(ctx)
@@ -93,11 +89,26 @@ class IntakeRunner(JournalRunner):
         self._lock = threading.Lock()
         self._pending: dict[str, _Candidate] = {}
         self._failed: dict[str, str] = {}
+        # Files the drop folder would not let go of: name -> (signature, next retry).
+        self._stuck: dict[str, tuple[tuple[int, int, int], float]] = {}
+        # A claimed file the journal could not record (disk full), to record first.
+        self._unrecorded: _Claimed | None = None
+        self._held_until = 0.0
+        self._test_ids = test_source_ids(os.environ)
         self._next_rescan = 0.0
+        # What holds the intake, for `status`: "disk" and "drop" -> a sentence.
+        self.problems: dict[str, str] = {}
         self.observer: Observer | PollingObserver | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why files are waiting in the drop folder, or None. Read from other threads: the
+        copy of the values is made in one step (under the GIL), never mid-change."""
+        return "; ".join(tuple(self.problems.values())) or None
 
     def setup(self) -> None:
         super().setup()
+        self.clean_up()
         polling = self.ctx.settings.intake.observer == "polling"
         self.observer = PollingObserver(timeout=1) if polling else Observer()
         self.observer.schedule(_Hints(self._hint), str(self.drop), recursive=False)
@@ -108,6 +119,50 @@ class IntakeRunner(JournalRunner):
             self.observer.stop()
             self.observer.join(5)
         super().teardown()
+
+    def clean_up(self) -> None:
+        """At start: remove temporary files a crash left (in our folders only, and only
+        our own names), and record spool files the journal does not know."""
+        s = self.ctx.settings
+        # Neither step may stop the intake: what they leave is only untidy, and the
+        # next start tries again.
+        try:
+            removed = self.ctx.spool.clean_temps() + remove_stale_temps(s.station.data_dir) \
+                + remove_stale_temps(s.intake.rejected_dir) \
+                + remove_stale_temps(s.intake.results_dir)
+            for path in removed:
+                logs.info("intake.temp_removed", path=path)
+        except OSError as exc:
+            logs.error("intake.temp_cleanup_failed", error=exc)
+        try:
+            self.adopt_strays()
+        except Exception as exc:
+            if disk_full(exc):
+                self._hold(exc)
+            else:
+                logs.error("intake.adopt_failed", exc_info=True, error=repr(exc))
+
+    def adopt_strays(self) -> None:
+        """Spool files with no journal row that start-up recovery left: a second file
+        that got an id already in use (ids were shorter before), a name the journal could
+        not store. Each gets a new id and is recorded, never left behind."""
+        strays = self.ctx.spool.strays(sources.live_spool_names(self.journal))
+        for spool_name in strays:
+            if sources.spool_name_known(self.journal, spool_name):
+                logs.warning("intake.spool_leftover", spool=spool_name,
+                             note="a finished file's name; left alone")
+                continue
+            source_id = self._new_id()
+            new_name = self.ctx.spool.rename(spool_name, source_id)
+            if new_name is None:
+                logs.error("intake.stray_failed", spool=spool_name)
+                continue
+            sha256, size = file_digest(self.ctx.spool.path(new_name))
+            name = new_name.partition("--")[2]
+            self.journal.register_source(source_id, os.fsencode(name), new_name, sha256, size,
+                                         recovered=True)
+            logs.info("job.incoming", job=source_id, file=name, recovered=True)
+            self.on_claimed()
 
     # Read from the current settings each time, so that a reload applies them.
     @property
@@ -125,22 +180,34 @@ class IntakeRunner(JournalRunner):
 
     def nap_s(self) -> float:
         now = time.monotonic()
+        if self._held_until:
+            return max(0.01, min(self._held_until - now, self.idle_s))
         due = [self._next_rescan] + [c.since + self.settle_s for c in self._pending.values()]
         return max(0.01, min(min(due) - now, self.idle_s))
 
     def run_once(self) -> bool:
         now = time.monotonic()
+        if self._held_until:
+            if now < self._held_until or not self._record_unrecorded():
+                return False
+            self._held_until = 0.0
+            self._next_rescan = 0.0  # look at everything that waited
         with self._lock:
             names, self._hints = self._hints, set()
         if now >= self._next_rescan:
             self._next_rescan = now + self.ctx.settings.intake.rescan_s
-            names |= set(os.listdir(self.drop))
+            listed = set(os.listdir(self.drop))
+            names |= listed
             # Forget candidates that disappeared without an event.
-            for gone in set(self._pending) - names:
+            for gone in set(self._pending) - listed:
                 del self._pending[gone]
+            for gone in set(self._stuck) - listed:
+                del self._stuck[gone]
+            if not self._stuck:
+                self._solved("drop")
         names |= {n for n, c in self._pending.items() if now >= c.since + self.settle_s}
         for name in sorted(names):
-            if self.stopping:
+            if self.stopping or self._held_until:
                 break
             self.consider(name, now)
         return False
@@ -153,51 +220,127 @@ class IntakeRunner(JournalRunner):
             st = os.lstat(path)
         except FileNotFoundError:
             self._pending.pop(name, None)
+            self._stuck.pop(name, None)
             return
         if stat.S_ISDIR(st.st_mode):
             return
+        sig = signature(st)
+        stuck = self._stuck.get(name)
+        if stuck is not None:
+            # Left alone until it changes, or (at most once a rescan) the folder lets go.
+            if stuck[0] == sig and (now < stuck[1] or not drop_writable(self.drop, st)):
+                return
+            del self._stuck[name]
         if not stat.S_ISREG(st.st_mode):
-            self.claim(name, path, regular=False)
+            self.claim(name, path, st)
             return
-        signature = (st.st_size, st.st_mtime_ns, st.st_ino)
         cand = self._pending.get(name)
-        if cand is None or cand.signature != signature:
-            cand = self._pending[name] = _Candidate(signature, now)
+        if cand is None or cand.signature != sig:
+            cand = self._pending[name] = _Candidate(sig, now)
         if cand.complete is None:
-            cand.complete = st.st_size <= self.max_bytes and complete_by_content(path, name)
+            cand.complete = complete_by_content(path, name, self.max_bytes, sig)
         if cand.complete or now - cand.since >= self.settle_s:
-            self.claim(name, path, regular=True)
+            self.claim(name, path, st)
 
-    def claim(self, name: str, path: Path, regular: bool) -> None:
+    def claim(self, name: str, path: Path, st: os.stat_result) -> None:
         self._pending.pop(name, None)
-        source_id = new_source_id(self.ctx.clock())
+        regular = stat.S_ISREG(st.st_mode)
+        # A file with other hard links is copied: a writer holding another link could
+        # still change the bytes we spool. So is one another user owns (the finance
+        # software's): moved as it is, it would stay theirs to rewrite, in the spool
+        # between checking and printing, and in the archive afterwards. Not one over the
+        # limit, nor one we may not read: they are refused unread.
+        foreign = st.st_uid != os.geteuid() and os.access(path, os.R_OK)
+        copy = regular and (st.st_nlink > 1 or foreign) and st.st_size <= self.max_bytes
         try:
-            spool_name = self.ctx.spool.claim(path, source_id)
-        except FileNotFoundError:
-            return  # taken away by its writer between the check and the claim
-        except OSError as exc:
+            source_id = self._new_id()
+            spool_name = self.ctx.spool.claim(path, source_id, copy=copy,
+                                              abort=lambda: self.stopping,
+                                              expect=(st.st_dev, st.st_ino))
+        except (FileNotFoundError, InterruptedError):
+            return  # taken away by its writer, or we are stopping: it stays for later
+        except DropLocked as exc:
+            retry_at = time.monotonic() + self.ctx.settings.intake.rescan_s
+            self._stuck[name] = (signature(st), retry_at)
+            self._problem("drop", "intake.drop_locked",
+                          f"cannot remove files from the drop folder {self.drop} "
+                          f"({exc.strerror}): they are not taken", file=display_name(name))
+            return
+        except Exception as exc:
+            if disk_full(exc):
+                self._hold(exc)
+                return
+            if not isinstance(exc, OSError):
+                raise
             # Log a failing file once, not on every rescan; it stays in the drop folder.
             if self._failed.get(name) != str(exc):
                 self._failed[name] = str(exc)
-                logs.error("intake.claim_failed", file=name, error=exc)
+                logs.error("intake.claim_failed", file=display_name(name), error=exc)
             return
         self._failed.pop(name, None)
+        if not self._stuck:
+            self._solved("drop")
         crash_point("after_claim")
         spooled = self.ctx.spool.path(spool_name)
-        size = os.lstat(spooled).st_size if regular else None
-        # A file over the limit is refused unread: no point hashing a gigabyte.
-        sha256 = file_digest(spooled)[0] if regular and size <= self.max_bytes else None
-        job = self.journal.register_source(source_id, os.fsencode(name), spool_name, sha256, size)
+        try:
+            now_st = os.lstat(spooled)
+        except FileNotFoundError:
+            return
+        size = now_st.st_size if stat.S_ISREG(now_st.st_mode) else None
+        # A file over the limit is refused unread: no point hashing a gigabyte. A file we
+        # may not read has no digest: the reader refuses it (`file.unreadable`).
+        sha256 = file_digest(spooled)[0] if size is not None and size <= self.max_bytes \
+            else None
+        self._unrecorded = _Claimed(source_id, name, spool_name, sha256, size)
+        if self._record_unrecorded(put_back=True):
+            self._solved("disk")
+
+    def _record_unrecorded(self, put_back: bool = False) -> bool:
+        """Journal the claimed file; False if the data folder is full. With `put_back`,
+        a file that cannot be recorded goes back to the drop folder to wait there."""
+        claimed = self._unrecorded
+        if claimed is None:
+            return True
+        try:
+            job = self.journal.register_source(claimed.source_id, os.fsencode(claimed.name),
+                                               claimed.spool_name, claimed.sha256, claimed.size)
+        except Exception as exc:
+            if not disk_full(exc):
+                raise
+            if put_back and self.ctx.spool.unclaim(claimed.spool_name, self.drop, claimed.name):
+                self._unrecorded = None
+            self._hold(exc)
+            return False
+        self._unrecorded = None
         crash_point("after_register")
-        logs.info("job.incoming", job=job, file=display_name(name), size=size)
+        logs.info("job.incoming", job=job, file=display_name(claimed.name), size=claimed.size)
         self.on_claimed()
+        return True
 
+    def _new_id(self) -> str:
+        """A source id no source, job or spool file has yet."""
+        while True:
+            candidate = self._test_ids.pop(0) if self._test_ids \
+                else new_source_id(self.ctx.clock())
+            if not sources.id_taken(self.journal, candidate) and \
+                    not self.ctx.spool.has_id(candidate):
+                return candidate
+            logs.warning("intake.id_collision", job=candidate)
 
-def file_digest(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+    def _hold(self, exc: BaseException) -> None:
+        # Tried again at each rescan: space freed by hand is noticed as soon as a missed
+        # file would be.
+        self._held_until = time.monotonic() + max(1.0, self.ctx.settings.intake.rescan_s)
+        self._problem("disk", "intake.disk_full",
+                      f"the data folder {self.ctx.settings.station.data_dir} is full: "
+                      "files wait in the drop folder", error=str(exc))
+
+    def _problem(self, key: str, event: str, text: str, **fields: str) -> None:
+        """Record what holds the intake; log it when it starts, not on every retry."""
+        if key not in self.problems:
+            logs.error(event, problem=text, **fields)
+        self.problems[key] = text
+
+    def _solved(self, key: str) -> None:
+        if self.problems.pop(key, None) is not None:
+            logs.info(f"intake.{key}_ok", note="intake resumed")

@@ -2,7 +2,9 @@
 
 A claimed file is renamed to `spool/<SOURCE ID>--<original name>`, so that after a crash
 between the rename and the journal insert the file still says what it is; start-up
-registers such orphans. Printed files are archived under `archive/YYYY/MM/DD/`.
+registers such orphans. Spool names are always valid UTF-8 and at most NAME_MAX bytes (the
+journal stores them as text): a name that is not UTF-8 is shown with \\xNN escapes, a long
+one is shortened with a hash. Printed files are archived under `archive/YYYY/MM/DD/`.
 """
 
 from __future__ import annotations
@@ -11,11 +13,26 @@ import datetime as dt
 import errno
 import os
 import secrets
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
-from printstation.base.durable import fit_name, fsync_dir, move_file
+from printstation.base.durable import (
+    copy_new,
+    fit_name,
+    fsync_dir,
+    remove_stale_temps,
+    rename_new,
+)
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+ID_RANDOM_CHARS = 10  # 50 random bits
+# The drop folder will not let go of a file: no write permission, a sticky bit, read-only.
+_LOCKED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+class DropLocked(OSError):
+    """The file could be read but not removed from the drop folder; nothing was taken."""
 
 
 def display_name(name: str) -> str:
@@ -23,12 +40,24 @@ def display_name(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-def new_source_id(now: dt.datetime) -> str:
-    """A short id a clerk can type: a time prefix that sorts, and 30 random bits."""
+def new_source_id(now: dt.datetime, randbits: Callable[[int], int] = secrets.randbits) -> str:
+    """A short id a clerk can type: a date prefix that sorts, and 50 random bits.
+
+    Fifty bits keep a collision within one day's files below one in a billion at a
+    hundred thousand files a day; the intake still checks each new id is unused.
+    """
     stamp = now.strftime("%y%m%d")
-    rand = secrets.randbits(30)
-    tail = "".join(_ALPHABET[(rand >> s) & 31] for s in range(25, -1, -5))
+    rand = randbits(5 * ID_RANDOM_CHARS)
+    tail = "".join(_ALPHABET[(rand >> (5 * i)) & 31] for i in reversed(range(ID_RANDOM_CHARS)))
     return f"{stamp}{tail}"
+
+
+def _is_text(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class SpoolDir:
@@ -40,10 +69,21 @@ class SpoolDir:
         self.root.mkdir(parents=True, exist_ok=True)
         self.archive_root.mkdir(parents=True, exist_ok=True)
 
+    def clean_temps(self) -> list[Path]:
+        """Remove temporary files a crash left in the spool and the archive."""
+        return remove_stale_temps(self.root) + remove_stale_temps(self.archive_root, True)
+
     def path(self, spool_name: str) -> Path:
         return self.root / spool_name
 
-    def claim(self, src: Path, source_id: str) -> str:
+    def has_id(self, source_id: str) -> bool:
+        """Some spool file already carries this source id."""
+        prefix = f"{source_id}--"
+        return any(name.startswith(prefix) for name in os.listdir(self.root))
+
+    def claim(self, src: Path, source_id: str, copy: bool = False,
+              abort: Callable[[], bool] | None = None,
+              expect: tuple[int, int] | None = None) -> str:
         """Move `src` into the spool durably; returns its spool name.
 
         Maildir-style: hard-link it into the spool, sync, then unlink the original. A
@@ -51,50 +91,168 @@ class SpoolDir:
         watchdog holds for 0.5 s to pair it, delaying every later event behind it; an
         unlink raises IN_DELETE, which it passes on at once. After a crash between link
         and unlink both names share one inode, and `finish_claim` completes the claim.
-        Where links are refused, rename; across filesystems, copy (`move_file`).
+        Where links are refused, rename (never over an existing name); across
+        filesystems, and with `copy` (a file with other hard links, whose bytes a writer
+        could still change through them), copy the bytes, then unlink the original.
+
+        If the original cannot be removed (DropLocked), our copy is removed again: the
+        file stays where it is, taken once.
         """
         spool_name = fit_name(f"{source_id}--{display_name(src.name)}")
         dst = self.root / spool_name
         if os.path.lexists(dst):
             raise FileExistsError(dst)
+        if expect is None:
+            st = os.lstat(src)
+            expect = (st.st_dev, st.st_ino)
+        if copy:
+            copy_new(src, dst, abort, expect)
+            self._let_go(src, dst, expect)
+            return spool_name
         try:
             os.link(src, dst, follow_symlinks=False)
         except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP,
-                                 errno.EXDEV):
+            if exc.errno == errno.EXDEV:
+                self._copy_across(src, dst, abort, expect)
+                self._let_go(src, dst, expect)
+                return spool_name
+            if exc.errno not in (errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP):
                 raise
-            move_file(src, dst)
+            try:
+                rename_new(src, dst)
+            except OSError as exc2:
+                if exc2.errno in _LOCKED:
+                    raise DropLocked(exc2.errno, exc2.strerror, str(src)) from None
+                raise
+            fsync_dir(self.root)
+            fsync_dir(src.parent)
             return spool_name
+        linked = os.lstat(dst)
+        if (linked.st_dev, linked.st_ino) != expect:
+            # Another file was put under the name after the caller looked at it: not
+            # the one it checked. Let go of it; the caller looks at it afresh.
+            os.unlink(dst)
+            raise FileNotFoundError(errno.ENOENT, "replaced while being taken", str(src))
         fsync_dir(self.root)
         # Test-only: a crash between link and unlink (see daemon/crash.py).
         if os.environ.get("PRINTSTATION_CRASH_AT") == "between_link_and_unlink":
             os.kill(os.getpid(), 9)
-        os.unlink(src)
-        fsync_dir(src.parent)
+        self._let_go(src, dst, expect)
         return spool_name
+
+    def _copy_across(self, src: Path, dst: Path, abort: Callable[[], bool] | None,
+                     expect: tuple[int, int] | None) -> None:
+        st = os.lstat(src)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src), dst)
+            fsync_dir(self.root)
+        elif stat.S_ISREG(st.st_mode):
+            copy_new(src, dst, abort, expect)
+        else:
+            # A FIFO or device cannot be copied without opening it.
+            raise OSError(errno.EXDEV, "a special file cannot cross filesystems", str(src))
+
+    def _let_go(self, src: Path, dst: Path, ident: tuple[int, int]) -> None:
+        """Unlink the drop folder's name now that the spool holds the file.
+
+        Only if the name still holds the inode `ident` (device, inode) we took: a writer
+        may have renamed a new file over it since, which is then left for its own turn.
+        If the folder refuses, our copy is removed again: DropLocked.
+        """
+        try:
+            st = os.lstat(src)
+            if (st.st_dev, st.st_ino) == ident:
+                os.unlink(src)
+        except FileNotFoundError:
+            pass  # its writer took the name away: the spool's copy is the file
+        except OSError as exc:
+            os.unlink(dst)
+            fsync_dir(self.root)
+            if exc.errno in _LOCKED:
+                raise DropLocked(exc.errno, exc.strerror, str(src)) from None
+            raise
+        fsync_dir(src.parent)
+
+    def unclaim(self, spool_name: str, drop_dir: Path, name: str) -> bool:
+        """Put a file the journal never recorded back in the drop folder (the data folder
+        filled up between the claim and the record). False if that is not possible now."""
+        src, dst = self.root / spool_name, drop_dir / name
+        try:
+            rename_new(src, dst)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                return False
+            try:
+                self._copy_across(src, dst, None, None)
+                os.unlink(src)
+            except OSError:
+                return False
+        fsync_dir(drop_dir)
+        fsync_dir(self.root)
+        return True
 
     def finish_claim(self, spool_name: str, drop_dir: Path) -> bool:
         """Unlink the drop folder's name of a file whose claim a crash interrupted.
 
         The drop folder's name is found by inode, so a name the spool had to shorten or
-        escape is found too.
+        escape is found too. Never raises for the drop folder (start-up calls this): a name
+        that cannot be removed stays, and the intake reports the folder.
         """
-        spooled = os.lstat(self.root / spool_name)
-        for entry in os.scandir(drop_dir):
-            if os.path.samestat(entry.stat(follow_symlinks=False), spooled):
-                os.unlink(entry.path)
-                fsync_dir(drop_dir)
-                return True
+        try:
+            spooled = os.lstat(self.root / spool_name)
+            entries = list(os.scandir(drop_dir))
+        except OSError:
+            return False
+        for entry in entries:
+            try:
+                if os.path.samestat(entry.stat(follow_symlinks=False), spooled):
+                    os.unlink(entry.path)
+                    fsync_dir(drop_dir)
+                    return True
+            except OSError:
+                continue
         return False
 
     def orphans(self, known: set[str]) -> list[tuple[str, str, str]]:
-        """Spool files with no journal row: (source id, original name, spool name)."""
+        """Spool files with no journal row: (source id, original name, spool name).
+
+        One per source id (a second file with an id already used is left for the intake,
+        which gives it a new id); a name that is not valid UTF-8 (left by an older
+        version) is renamed first, so that the journal can record it.
+        """
         found = []
+        seen = set(known)
         for entry in sorted(os.listdir(self.root)):
             source_id, sep, name = entry.partition("--")
-            if sep and source_id not in known and not entry.startswith("."):
-                found.append((source_id, name, entry))
+            if not sep or not source_id or source_id in seen or entry.startswith("."):
+                continue
+            if not _is_text(entry):
+                fixed = self.rename(entry, source_id)
+                if fixed is None:
+                    continue
+                entry, name = fixed, fixed.partition("--")[2]
+            seen.add(source_id)
+            found.append((source_id, name, entry))
         return found
+
+    def strays(self, live: set[str]) -> list[str]:
+        """Spool files that are not in `live` (the spool names the journal knows)."""
+        return [n for n in sorted(os.listdir(self.root))
+                if n not in live and not n.startswith(".")]
+
+    def rename(self, spool_name: str, source_id: str) -> str | None:
+        """Give a spool file the source id `source_id` (and a name the journal can store);
+        returns its new spool name, or None if it cannot be renamed."""
+        name = spool_name.partition("--")[2] if "--" in spool_name else spool_name
+        new = fit_name(f"{source_id}--{display_name(name)}")
+        if new == spool_name:
+            return new
+        try:
+            rename_new(self.root / spool_name, self.root / new)
+        except OSError:
+            return None
+        fsync_dir(self.root)
+        return new
 
     def archive_dir(self, claimed_at: str) -> Path:
         """`archive/YYYY/MM/DD/` of a file's (UTC) claim date."""

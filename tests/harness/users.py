@@ -29,8 +29,8 @@ from .kit import Station, wait_for, write_config
 
 SERVICE = "printstation"
 GROUP = "printstation"
-CLERK = "ps-clerk"
-OUTSIDER = "ps-outsider"
+CLERK = "ps-access-clerk"
+OUTSIDER = "ps-access-outsider"
 CLI = "import sys; from printstation.cli.main import main; sys.exit(main())"
 
 
