@@ -163,7 +163,8 @@ class Soak:
     def chaos(self) -> None:
         """Spread the kills over the run; other faults in between."""
         gap = self.duration / (self.kills_wanted + 1)
-        others = ["cupsd_restart", "printer", "blackout", "reload", "bad_reload", "http_faults"]
+        others = ["cupsd_restart", "printer", "blackout", "reload", "bad_reload", "http_faults",
+                  "second_daemon", "journal_moved"]
         next_kill = time.monotonic() + gap * self.rng.uniform(0.5, 1.0)
         while self.counts["kill"] < self.kills_wanted or not self.dropping_done.is_set():
             if time.monotonic() >= next_kill and self.counts["kill"] < self.kills_wanted:
@@ -230,6 +231,36 @@ class Soak:
             bad.unlink()
             self.proc.send_signal(signal.SIGHUP)
             self.counts["reload (bad, refused)"] += 1
+
+    def second_daemon(self) -> None:
+        """A second `run` on the same data folder must refuse at once (exit 75)."""
+        with self.lock:
+            second = subprocess.run([str(EXE), "--config", str(self.station.config), "run"],
+                                    capture_output=True, text=True, timeout=60,
+                                    cwd=self.station.folder)
+            if second.returncode != 75 or f"pid {self.proc.pid}" not in second.stderr:
+                self.violations.append(f"a second daemon was not refused: exit "
+                                       f"{second.returncode}: {second.stderr[-300:]}")
+            self.counts["second daemon refused"] += 1
+
+    def journal_moved(self) -> None:
+        """The journal moved away at a restart: the daemon must refuse to start on a new
+        one; the documented `journal restore` brings it back."""
+        with self.lock:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(20)
+            moved = self.folder / f"journal-moved-{self.counts['journal moved']}.db"
+            os.rename(self.station.data / "journal.db", moved)
+            refused = subprocess.run([str(EXE), "--config", str(self.station.config), "run"],
+                                     capture_output=True, text=True, timeout=60,
+                                     cwd=self.station.folder)
+            if refused.returncode != 78 or "journal restore" not in refused.stderr:
+                self.violations.append(f"a daemon started without its journal: exit "
+                                       f"{refused.returncode}: {refused.stderr[-300:]}")
+            self.cli("journal", "restore", str(moved))
+            self.counts["journal moved"] += 1
+            self.start_daemon()
 
     # -- bring everything back, let it finish -----------------------------------------------
 

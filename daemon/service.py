@@ -20,7 +20,7 @@ from printstation.config import Settings, Stock, load_config
 from printstation.drivers import ensure_font
 from printstation.spool import Journal, iso, utc_now
 
-from . import continuity, jail
+from . import continuity, health, jail
 from .clock import station_clock
 from .context import Context
 from .control_ops import Reply
@@ -38,7 +38,6 @@ from .stage_sync import SyncRunner
 from .sync_client import check_sync_settings
 
 STOP_BUDGET_S = 8.0
-STALL_S = 60.0
 
 
 class Service:
@@ -185,9 +184,9 @@ class Service:
             if self.watch is not None:
                 self.watch.close()
             raise
-        self.write_runtime()
         for runner in self.runners:
             runner.start()
+        self.write_runtime()
         s = self.ctx.settings
         logs.info("daemon.ready", station=s.station.id, inbox=s.intake.drop_dir,
                   printers=",".join(p.name for p in s.printers))
@@ -304,11 +303,7 @@ class Service:
         """`data_dir/status.json`: what only the running daemon knows, for `status`."""
         doc = {"pid": os.getpid(), "started_at": self.started_at, "updated_at": iso(utc_now()),
                "config": list(self.ctx.settings.origin), "last_reload": self.last_reload,
-               # A stage that holds by itself (disk full, a drop folder that will not
-               # let go) says so as its error, so `status --check` shows it.
-               "runners": [{"name": r.name, "alive": r.alive,
-                            "error": r.error or getattr(r, "problem", None)}
-                           for r in self.runners],
+               "runners": health.runner_report(self.runners, self.ctx.settings),
                "sync": self.sync.snapshot(),
                "printers": [{"name": r.printer_name, "up": up, "error": r.error,
                              "device": r.device}
@@ -333,10 +328,9 @@ class Service:
             logs.info("daemon.write_ok", file=what)
 
     def healthy(self) -> bool:
-        """The core stages are alive and have looped recently (for the systemd watchdog)."""
-        now = time.monotonic()
-        core = [self.intake, self.reader, self.finisher]
-        return all(r.alive and now - r.beat < STALL_S for r in core)
+        """Every stage runs and comes round, and no spool file waits for a restart to be
+        registered (for the systemd watchdog: daemon/health.py)."""
+        return health.healthy(self.runners, self.ctx.settings)
 
     def status_line(self) -> str:
         errors = [f"{r.name}: {r.error}" for r in self.runners if r.error]

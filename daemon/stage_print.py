@@ -4,6 +4,11 @@ Two-phase submit: the driver creates the job held, its id is committed to the jo
 (`submitted`), and only then is it released. A crash before the commit leaves a held job
 that `find` adopts on the next try; after it, the journal knows the id. So an invoice is
 never handed to a printer twice.
+
+Whether a job may have such a held job is decided from journal facts, never from the
+clock (which may be stepped back across a crash): a job that arrived before this runner
+started, or whose creation this runner already tried, is looked up by name first.
+What happens to a job that cannot go on is daemon/print_failures.py.
 """
 
 from __future__ import annotations
@@ -17,12 +22,22 @@ from decimal import Decimal
 
 from printstation.base import logs
 from printstation.base.durable import atomic_write
+from printstation.base.errors import Unavailable
 from printstation.config import Config, PrinterSettings
-from printstation.drivers import JobStatus, PrinterDriver, PrintRequest, make_driver, render_invoice
+from printstation.drivers import (
+    JobStatus,
+    PrinterDriver,
+    PrintRequest,
+    TextDoesNotFit,
+    make_driver,
+    render_invoice,
+)
+from printstation.drivers.base import JobRefused, PrinterUnavailable
 from printstation.invoice import invoice_from_dict, problem
 from printstation.spool import State, paper, queries
 
 from . import offline
+from . import print_failures as failures
 from .context import Context
 from .crash import crash_point
 from .prerender import AHEAD, Ahead, Args, RenderPool
@@ -44,6 +59,13 @@ class PrintRunner(JournalRunner):
         # Set False by a reload: the queue's media are checked again.
         self.media_checked = False
         self._device_checked = 0.0
+        # Arrival number of the newest file when setup ran: jobs up to it may have a held
+        # job left in the printer by an earlier run.
+        self.known_before = 0
+        # Jobs whose creation this runner tried and whose id the journal does not hold.
+        self.tried: set[str] = set()
+        # Submitted jobs whose tracking failed, with the error (logged once each).
+        self.troubles: dict[str, str] = {}
 
     @property
     def printer(self) -> PrinterSettings:
@@ -58,15 +80,27 @@ class PrintRunner(JournalRunner):
 
     def setup(self) -> None:
         super().setup()
+        # Read before the driver is made: any job that arrived later has met no printer
+        # but ours, and skips the (possibly slow) lookup unless we tried it.
+        self.known_before = queries.last_source_seq(self.journal.conn)
+        self.media_checked = False
         self.driver = make_driver(self.printer, self.ctx.settings.cups.server, self.ctx.stocks)
-        # Only a job queued before this runner started can have a held job left over from
-        # a crash; later ones skip the (possibly slow) lookup.
-        self.started_at = self.journal.now()
 
     def teardown(self) -> None:
         if self.driver is not None:
             self.driver.close()
+            self.driver = None
         super().teardown()
+
+    def report(self, exc: Exception, error: str, during: str, retry_s: float) -> None:
+        """The printer being down is an outage, logged when it starts (not a bug): CUPS
+        says it in other words as it goes down and while it is down."""
+        if isinstance(exc, PrinterUnavailable):
+            log = logs.warning if self.error is None else logs.debug
+            log("printer.outage", printer=self.printer_name, error=error, during=during,
+                retry_s=retry_s)
+        else:
+            super().report(exc, error, during, retry_s)
 
     def run_once(self) -> bool:
         self.check_device()
@@ -79,12 +113,12 @@ class PrintRunner(JournalRunner):
         # Jobs already handed over come first: after a restart they are settled before
         # anything new goes to the printer.
         submitted = self.journal.jobs_in_state(self.printer.name, State.SUBMITTED)
-        progressed = False
-        for job in submitted:
-            progressed |= self.track(job)
+        settled = sum(self.track_one(job) for job in submitted)
+        # Deferred jobs whose time has come take their place in the queue again.
+        progressed = settled > 0 or failures.requeue_due(self.journal, self.printer.name) > 0
         # At most in_flight jobs in the printer's own queue; the rest wait in ours
         # (Postfix's small active queue), so one stopped printer holds little.
-        if len(submitted) - progressed >= self.printer.in_flight:
+        if len(submitted) - settled >= self.printer.in_flight:
             return progressed
         upcoming = self.journal.jobs_in_state(self.printer.name, State.QUEUED,
                                               limit=1 + AHEAD)
@@ -105,10 +139,16 @@ class PrintRunner(JournalRunner):
             if not self.ahead.pending(job["id"]):
                 doc = json.loads(job["invoice_json"])
                 if doc.get("format") != "pdf":
-                    self.ahead.want(job["id"], self.render_args(job, doc))
+                    try:
+                        args = self.render_args(job, doc)
+                    except LookupError:
+                        continue  # its stock is gone: submit holds it when its turn comes
+                    self.ahead.want(job["id"], args)
 
     def render_args(self, job: sqlite3.Row, doc: dict) -> Args:
-        stock = self.ctx.stocks[doc["kind"]]
+        stock = self.ctx.stocks.get(doc["kind"])
+        if stock is None:
+            raise LookupError(f"stock {doc['kind']!r} is not in the configuration any more")
         return doc, stock, self.printer.offset_for(stock.name), f"printstation:{job['id']}"
 
     def check_device(self) -> None:
@@ -210,12 +250,39 @@ class PrintRunner(JournalRunner):
             self.hold(job, "paper.mismatch", sheet)
             return
         title = job["invoice_key"] or job["source_name"]
-        external_id = self.driver.find(job["id"]) if job["updated_at"] < self.started_at \
-            else None
-        pdf, stock, offset = self.document(job, doc)
+        try:
+            pdf, stock, offset = self.document(job, doc)
+        except Unavailable:
+            raise  # the station's font gone: every job would fail, none is to blame
+        except Exception as exc:
+            # Valid when read, unrenderable now (a reload narrowed a field or removed its
+            # stock): moved aside until the configuration is fixed and a clerk releases it.
+            field = str(exc).split(":", 1)[0] if isinstance(exc, TextDoesNotFit) else ""
+            failures.hold(self.journal, job, self.printer.name, "render.failed",
+                          failures.describe(exc), field)
+            return
+        external_id = None
+        if job["source_seq"] <= self.known_before or job["id"] in self.tried:
+            external_id = self.driver.find(job["id"])
         crash_point("before_create")
         if external_id is None:
-            external_id = self.driver.create_held(PrintRequest(job["id"], title, pdf, stock))
+            # Remembered until the id is journaled: a create that failed or timed out may
+            # still have left a job in the printer, which the next try must find.
+            self.tried.add(job["id"])
+            try:
+                external_id = self.driver.create_held(PrintRequest(job["id"], title, pdf, stock))
+            except PrinterUnavailable:
+                raise  # the printer is down, not this job: it stays queued
+            except JobRefused as exc:
+                failures.hold(self.journal, job, self.printer.name, "printer.refused",
+                              failures.describe(exc))
+                return
+            except Exception as exc:
+                # This job's failure that may pass, or a driver bug: tried again later,
+                # so that it cannot block the jobs behind it.
+                failures.defer(self.journal, job, self.printer, failures.describe(exc),
+                               job["attempts"] + 1)
+                return
         crash_point("after_create_held")
         pdf_sha256 = hashlib.sha256(pdf).hexdigest()
         if doc.get("format") != "pdf":
@@ -223,7 +290,7 @@ class PrintRunner(JournalRunner):
         with self.journal.transaction() as c:
             self.journal.transition(
                 job["id"], State.SUBMITTED, cups_job_id=external_id,
-                attempts=job["attempts"] + 1,
+                attempts=job["attempts"] + 1, errors=None, next_attempt_at=None,
                 paper_code=sheet.code if sheet else None,
                 paper_number=sheet.number if sheet else None,
                 payload={"printer": self.printer.name, "external_id": external_id,
@@ -231,13 +298,46 @@ class PrintRunner(JournalRunner):
                          "sheet": str(sheet) if sheet else None})
             if sheet is not None:
                 paper.reserve(c, sheet, stock, job["id"], self.journal.now())
+        self.tried.discard(job["id"])
         crash_point("after_submitted")
         logs.info("job.submitted", job=job["id"], invoice=job["invoice_key"],
                   printer=self.printer.name, external_id=external_id)
-        self.driver.release(external_id)
-        crash_point("after_release")
         refreshed = queries.job(self.journal.conn, job["id"])
-        self.track(refreshed)
+        if not self.release(refreshed):
+            return
+        crash_point("after_release")
+        self.track_one(refreshed)
+
+    def release(self, job: sqlite3.Row) -> bool:
+        """Release a submitted job's held printer job; False when it was not released (the
+        printer answered an error: print_failures.withdraw decides what follows)."""
+        assert self.driver is not None
+        try:
+            self.driver.release(job["cups_job_id"])
+            return True
+        except PrinterUnavailable:
+            raise
+        except Exception as exc:
+            if failures.withdraw(self.journal, self.driver, job, self.printer, exc):
+                # Deferred: the next try looks its held job up, in case the cancel failed.
+                self.tried.add(job["id"])
+            return False
+
+    def track_one(self, job: sqlite3.Row) -> bool:
+        """`track`, with one job's odd answer kept from stopping the others'."""
+        try:
+            moved = self.track(job)
+        except PrinterUnavailable:
+            raise
+        except Exception as exc:
+            error = failures.describe(exc)
+            if self.troubles.get(job["id"]) != error:
+                self.troubles[job["id"]] = error
+                logs.warning("job.track_failed", job=job["id"], invoice=job["invoice_key"],
+                             printer=self.printer.name, error=error)
+            return False
+        self.troubles.pop(job["id"], None)
+        return moved
 
     def track(self, job: sqlite3.Row) -> bool:
         """Settle a submitted job from the printer's answer; True when it moved on."""
@@ -246,7 +346,8 @@ class PrintRunner(JournalRunner):
         status = self.driver.status(external_id, job["id"])
         if status is JobStatus.HELD:
             # The crash came after the id was journaled but before the release.
-            self.driver.release(external_id)
+            if not self.release(job):
+                return queries.job(self.journal.conn, job["id"])["state"] != State.SUBMITTED
             status = self.driver.status(external_id, job["id"])
         if status is JobStatus.COMPLETED:
             self.journal.mark_printed(job["id"])

@@ -14,7 +14,7 @@ from typing import Any
 from printstation.config import Settings
 from printstation.spool import State, outbox, paper, queries
 
-from . import offline
+from . import health, offline
 
 
 def age(at: str, now: dt.datetime) -> str:
@@ -37,6 +37,8 @@ def read_journal(settings: Settings) -> sqlite3.Connection | None:
 
 # Jobs that still wait for their printer.
 WAITING = frozenset({State.QUEUED, State.SUBMITTED, State.HELD, State.DEFERRED})
+# Held for a cause a person must fix (print_failures.py) before releasing the job.
+HELD_FOR_FIX = ("render.failed", "printer.refused")
 STALE_S = 30  # a runtime file older than this means the daemon is not running
 SYNC_STUCK_S = 3600
 DISK_FREE_MIN = 0.05
@@ -62,9 +64,17 @@ def problems(doc: dict[str, Any], settings: Settings, now: dt.datetime) -> list[
     if daemon is None:
         found.append("the daemon is not running")
     else:
-        found += [f"printer {p['name']} is down" for p in daemon["printers"] if not p["up"]]
+        found += [f"printer {p['name']} is down" + (f": {p['error']}" if p.get("error") else "")
+                  for p in daemon["printers"] if not p["up"]]
         found += [f"{r['name']}: {r['error']}" for r in daemon["runners"]
                   if r["error"] and not r["name"].startswith("printer:")]
+        # A stage whose thread ended, or whose loop stopped coming round (health.py). The
+        # runtime file written before the stages start (no started_at yet) has none alive.
+        found += [f"{r['name']} is not running (its thread ended)" for r in daemon["runners"]
+                  if daemon.get("started_at") and not r.get("alive", True)]
+        found += [f"{r['name']} is stuck: its loop has not come round for "
+                  f"{r.get('beat_age_s', 0):.0f} s" for r in daemon["runners"]
+                  if r.get("alive", True) and r.get("stuck")]
         reload = daemon.get("last_reload") or {}
         if reload and not reload.get("ok"):
             found.append(f"the last reload failed: {reload.get('error')}")
@@ -74,6 +84,9 @@ def problems(doc: dict[str, Any], settings: Settings, now: dt.datetime) -> list[
     sync = doc["sync"]
     if sync["state"] in ("paused", "halted"):
         found.append(f"sync is {sync['state']}: {sync['last_error']}")
+    found += [f"{n} job(s) held ({reason}): fix the cause, then `printstation release` them"
+              for reason, n in sorted(doc.get("held_for_fix", {}).items())]
+    found += [o["problem"] for o in doc.get("spool_orphans", [])]
     held = doc.get("offline_held", 0)
     if held:
         found.append(f"{held} job(s) held by the offline limit until head office catches up")
@@ -110,6 +123,11 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
         "offline": budget.as_dict() if budget else None,
         "jobs": counts,
         "offline_held": queries.count_held(conn, "offline.limit") if conn is not None else 0,
+        "held_for_fix": queries.held_per_reason(conn, HELD_FOR_FIX) if conn is not None
+        else {},
+        "spool_orphans": [{"name": o.name, "source_state": o.source_state,
+                           "age_s": round(o.age_s), "problem": o.describe()}
+                          for o in health.spool_orphans(settings, now.timestamp())],
         "paper": paper.summary(conn) if conn is not None else [],
         "printers": [{"name": p.name, "driver": p.driver,
                       "target": p.queue if p.driver == "cups" else str(p.path),

@@ -2,7 +2,9 @@
 
 Holding a job is writing `.NAME.pdf.held` atomically; releasing it is renaming it to
 `NAME.pdf` and syncing the folder (both through `base.durable`), so a PDF in the folder
-is always complete and appears once per job, however often the daemon crashes.
+is always complete and appears once per job, however often the daemon crashes. The folder
+is the printer: a folder that cannot be written is the printer being down, not a job's
+fault.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from printstation.base.durable import atomic_write, replace_file
 
-from .base import JobStatus, PrintRequest
+from .base import JobStatus, PrinterUnavailable, PrintRequest
 
 
 class DirectoryPrinter:
@@ -30,11 +32,22 @@ class DirectoryPrinter:
     def create_held(self, request: PrintRequest) -> str:
         # The job id leads the name so that `find` can look it up after a crash.
         external_id = f"{request.job_id}--{_safe(request.title)}"
-        atomic_write(self._held(external_id), request.pdf)
+        try:
+            atomic_write(self._held(external_id), request.pdf)
+        except OSError as exc:
+            raise PrinterUnavailable(f"cannot write to {self.path}: {exc}") from None
         return external_id
 
     def release(self, external_id: str) -> None:
-        replace_file(self._held(external_id), self._final(external_id))
+        if not self._held(external_id).exists() and self._final(external_id).exists():
+            return  # released before a crash: releasing again changes nothing
+        try:
+            replace_file(self._held(external_id), self._final(external_id))
+        except OSError as exc:
+            raise PrinterUnavailable(f"cannot write to {self.path}: {exc}") from None
+
+    def cancel(self, external_id: str) -> None:
+        self._held(external_id).unlink(missing_ok=True)
 
     def status(self, external_id: str, job_id: str) -> JobStatus:
         if self._final(external_id).exists():

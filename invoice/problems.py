@@ -94,6 +94,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "offline.limit": ("离线限额已到：{detail_zh}。总部确认收到已打印的发票后自动继续。",
                       "Offline limit reached: {detail_en}. It prints once head office has "
                       "acknowledged the invoices already printed."),
+    # Why a job could not go on at its printer (SPEC §9): moved aside, never blocking the
+    # jobs behind it. The detail is what the renderer or CUPS said.
+    "render.failed": ("按当前配置无法生成打印页面：{detail_zh}。请修正配置或版式，然后用"
+                      " printstation release 放行此任务。",
+                      "The page cannot be rendered with the current configuration: {detail}. "
+                      "Fix the configuration or the stock layout, then `printstation "
+                      "release` this job."),
+    "printer.refused": ("打印机 {printer} 拒收此任务：{detail_zh}。请检查 CUPS 队列的设置，"
+                        "然后用 printstation release 放行此任务。",
+                        "Printer {printer} refused this job: {detail}. Check the CUPS queue's "
+                        "set-up, then `printstation release` this job."),
+    "printer.error": ("打印机 {printer} 对此任务报错（第 {attempts} 次，最多 {max_attempts} 次）："
+                      "{detail_zh}。{next_zh}",
+                      "Printer {printer} answered an error for this job (attempt {attempts} "
+                      "of {max_attempts}): {detail}. {next_en}"),
 }
 
 

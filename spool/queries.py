@@ -34,6 +34,44 @@ def held_for(conn: sqlite3.Connection, printer: str, reason: str,
         (printer, State.HELD.value, reason, limit)).fetchall()
 
 
+def deferred_due(conn: sqlite3.Connection, printer: str, now: str,
+                 horizon: str) -> list[sqlite3.Row]:
+    """A printer's deferred jobs whose retry time has come, in arrival order.
+
+    A retry time later than `horizon` (now plus the longest backoff) was set before the
+    clock was stepped back: such a job is due as well, rather than wait out the step.
+    """
+    return conn.execute(
+        "SELECT * FROM jobs WHERE printer = ? AND state = ? AND (next_attempt_at IS NULL"
+        " OR next_attempt_at <= ? OR next_attempt_at > ?) ORDER BY source_seq, batch_index",
+        (printer, State.DEFERRED.value, now, horizon)).fetchall()
+
+
+def last_source_seq(conn: sqlite3.Connection) -> int:
+    """The arrival number of the newest source (file or reprint) the journal holds."""
+    return conn.execute("SELECT coalesce(max(rowid), 0) FROM sources").fetchone()[0]
+
+
+def held_per_reason(conn: sqlite3.Connection, reasons: tuple[str, ...]) -> dict[str, int]:
+    """How many jobs are held for each of `reasons` (those with none are left out)."""
+    marks = ",".join("?" * len(reasons))
+    rows = conn.execute(f"SELECT reason, count(*) AS n FROM jobs WHERE state = ?"
+                        f" AND reason IN ({marks}) GROUP BY reason",
+                        (State.HELD.value, *reasons)).fetchall()
+    return {r["reason"]: r["n"] for r in rows}
+
+
+def source_states(conn: sqlite3.Connection, ids: list[str]) -> dict[str, str]:
+    """The state of each source in `ids` the journal holds (unknown ids are left out)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):  # SQLite limits the parameters of one statement
+        chunk = ids[start:start + 500]
+        rows = conn.execute(f"SELECT id, state FROM sources WHERE id IN"
+                            f" ({','.join('?' * len(chunk))})", chunk).fetchall()
+        found.update((r["id"], r["state"]) for r in rows)
+    return found
+
+
 def count_held(conn: sqlite3.Connection, reason: str) -> int:
     return conn.execute("SELECT count(*) FROM jobs WHERE state = ? AND reason = ?",
                         (State.HELD.value, reason)).fetchone()[0]

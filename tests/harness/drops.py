@@ -10,6 +10,7 @@ import json
 import random
 from dataclasses import dataclass, field
 
+from . import poison
 from .hostile import corpus
 from .kit import SAMPLES
 
@@ -48,6 +49,23 @@ def encode(doc: dict) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
+def storm(rng: random.Random, number: int, count: int) -> list[Drop]:
+    """Files whose names fill NAME_MAX: about 80 CJK characters (240 bytes in UTF-8),
+    which no longer fit with the spool's id in front, and ASCII names of 250 bytes; half
+    valid invoices (numbers after `number`), half broken JSON."""
+    drops = []
+    for i in range(count):
+        stem = "增值税专用发票北京某某科技有限公司" * 5 if i % 2 else "x" * 240
+        name = f"{stem[:78] if i % 2 else stem}-{i:03d}.json"
+        if i % 4 < 2:
+            doc = sample("vat-special", f"{number + 90_000 + i:08d}")
+            drops.append(Drop(name, encode(doc), "printed", [key_of(doc)],
+                              rng.choice(["rename", "direct"])))
+        else:
+            drops.append(Drop(name, b'{"kind": "vat-special", "lines": [', "rejected"))
+    return drops
+
+
 def plan(invoices: int, rng: random.Random) -> list[Drop]:
     """The files to drop, in order: `invoices` valid invoices plus the bad ones."""
     drops: list[Drop] = []
@@ -81,6 +99,10 @@ def plan(invoices: int, rng: random.Random) -> list[Drop]:
     for name, (data, _code) in corpus().items():
         drops.append(Drop(name, data, "rejected",
                           how="direct" if rng.random() < 0.5 else "rename"))
+    # A poison PDF (a few KB that cost a reader hours) and a storm of long names: each
+    # must end in its one place, the poison rejected, the long-named invoices printed.
+    drops.append(Drop("poison-forms.pdf", poison.nested_forms_pdf(), "rejected"))
+    drops += storm(rng, number, max(4, invoices // 100))
     drops.append(Drop("hostile-fifo.json", None, "rejected", how="fifo"))
     drops.append(Drop("hostile-symlink.json", None, "rejected", how="symlink"))
     # Shuffle, then move each dependent drop after the one it copies.
