@@ -6,10 +6,25 @@ A self-pipe (`signal.set_wakeup_fd`) wakes the main loop's `select` at once.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import signal
 from types import FrameType
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with(parent: int) -> None:
+    """In a worker process of the daemon: ignore Ctrl-C (it reaches the whole process
+    group; the daemon decides what stops) and die with the daemon. A daemon killed by
+    SIGKILL cannot stop its workers, and one left behind would wait for work, or run on
+    in a poison file, for ever (Linux PR_SET_PDEATHSIG)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)  # the daemon died before the line above took effect
 
 
 class SignalFlags:

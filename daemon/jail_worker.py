@@ -9,30 +9,15 @@ the file, not the daemon.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import math
 import os
 import resource
-import signal
 import sys
 from multiprocessing.connection import Connection
 
+from printstation.base.signals import die_with
 from printstation.invoice import read_file
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with(parent: int) -> None:
-    # Ctrl-C in a terminal reaches the whole process group; the daemon decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Die with the daemon: a daemon killed by SIGKILL cannot stop its worker, and one stuck
-    # in a poison file would run on (Linux PR_SET_PDEATHSIG).
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)  # the daemon died before the line above took effect
 
 
 def _arm(cpu_s: int, memory_mb: int, size: int) -> None:
@@ -86,7 +71,7 @@ def _serve(inbound: Connection, outbound: Connection) -> None:
 
 def main(argv: list[str]) -> None:
     inbound, outbound, parent = (int(arg) for arg in argv)
-    _die_with(parent)
+    die_with(parent)
     # No core files: SIGXCPU's default action dumps one.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # Readers' warnings (pypdf's about damaged files) would reach the daemon's log

@@ -15,17 +15,15 @@ speed-up, never a step a job depends on.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from printstation.base import logs
+from printstation.base.signals import die_with
 from printstation.config import Stock
 from printstation.drivers import render_invoice
 from printstation.invoice import invoice_from_dict
@@ -35,24 +33,12 @@ AHEAD = 4
 TAKE_TIMEOUT_S = 30.0
 # A worker unused this long is stopped: it holds ~100 MB, and backlogs are rare.
 IDLE_STOP_S = 30.0
-PR_SET_PDEATHSIG = 1
 
 Args = tuple[dict[str, Any], Stock, tuple[float, float], str]
 
 
 def _render(doc: dict[str, Any], stock: Stock, offset: tuple[float, float], title: str) -> bytes:
     return render_invoice(invoice_from_dict(doc), stock, offset, title)
-
-
-def _worker_init(parent: int) -> None:
-    # Ctrl-C in a terminal reaches the whole process group; the daemon decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Die with the daemon: a daemon killed with SIGKILL cannot shut its pool down, and an
-    # orphaned worker would wait for work forever (Linux PR_SET_PDEATHSIG).
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(0)  # the daemon died before the line above took effect
 
 
 class RenderPool:
@@ -74,7 +60,7 @@ class RenderPool:
                     # lock held by another thread.
                     self._executor = ProcessPoolExecutor(
                         1, mp_context=multiprocessing.get_context("spawn"),
-                        initializer=_worker_init, initargs=(os.getpid(),))
+                        initializer=die_with, initargs=(os.getpid(),))
                 self._used = time.monotonic()
                 return self._executor.submit(_render, *args)
             except Exception as exc:

@@ -20,7 +20,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                       "Unknown text encoding: expected UTF-8 or GB18030 (GBK). {detail}"),
     "file.type": ("不支持的文件类型“{ext}”：{detail_zh}",
                   "Unsupported file type '{ext}': {detail}"),
-    "file.unreadable": ("本站点无权读取此文件（{detail_zh}）；请让写入方给组 printstation 读权限后重新放入。",
+    "file.unreadable": ("本站点无权读取此文件（{detail_zh}）；"
+                        "请让写入方给组 printstation 读权限后重新放入。",
                         "The station may not read this file ({detail}); have the writer give "
                         "group printstation read access and drop it again."),
     "file.too_complex": ("文件过于复杂，读取超出限制（{detail_zh}），未打印。",

@@ -15,11 +15,9 @@ import signal
 import sqlite3
 import subprocess
 from contextlib import closing
-from pathlib import Path
 
 from printstation.harness.kit import EXE, Station, drop_by_rename, invoice, running, wait_for
 from printstation.spool import Journal, connect, verify_chain
-
 
 CODE = invoice()["code"]
 

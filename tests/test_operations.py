@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from printstation.base.errors import StationError
-from printstation.cli import actions as admin
 from printstation.harness.docs import js, special
 from printstation.harness.kit import EXE, Station, drop_by_rename, wait_for, write_config
 from printstation.spool import Journal, Outcome, State, operations, paper, verify_chain

@@ -21,6 +21,7 @@ from printstation.harness.kit import (
     drop_by_rename,
     invoice,
     running,
+    station_at,
     wait_for,
     write_config,
 )
@@ -36,11 +37,6 @@ def receiver(tmp_path: Path):
     ho.start()
     yield ho
     ho.stop()
-
-
-def station_at(tmp_path: Path) -> Station:
-    folder = tmp_path / "station"
-    return Station(folder, write_config(folder))
 
 
 def sync_doc(station: Station) -> dict:

@@ -25,8 +25,8 @@ from printstation.harness.kit import (
     drop_by_rename,
     invoice,
     running,
+    station_at,
     wait_for,
-    write_config,
 )
 from printstation.harness.receiver import add_sync
 from printstation.spool import Journal, outbox
@@ -81,11 +81,6 @@ def liar() -> Iterator[LyingHeadOffice]:
     ho = LyingHeadOffice()
     yield ho
     ho.close()
-
-
-def station_at(tmp_path: Path) -> Station:
-    folder = tmp_path / "station"
-    return Station(folder, write_config(folder))
 
 
 def runner_for(station: Station) -> SyncRunner:

@@ -132,6 +132,12 @@ class Station:
                               capture_output=True, text=True, timeout=60)
 
 
+def station_at(tmp_path: Path) -> Station:
+    """A station with the default test config in `tmp_path/station`."""
+    folder = tmp_path / "station"
+    return Station(folder, write_config(folder))
+
+
 @contextlib.contextmanager
 def running(station: Station, env: dict[str, str] | None = None) -> Iterator[Station]:
     """The station's daemon started, and stopped (or killed) however the block ends."""
