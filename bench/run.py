@@ -22,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES: list[tuple[str, list[str]]] = [
     ("validate_speed.py", []),
+    ("jail_overhead.py", []),
     ("render_speed.py", []),
     ("pickup.py", ["--backlog", "10000"]),
     ("cups_latency.py", []),
