@@ -6,9 +6,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
+import shutil
 import sqlite3
 import sys
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from printstation.base.errors import EXIT_BAD, EXIT_OK, StationError, UsageError
@@ -174,11 +177,24 @@ def run_backup(settings: Settings, dest: Path) -> int:
     return EXIT_OK
 
 
-def journal_restore(settings: Settings, backup_path: Path) -> int:
+def journal_restore(settings: Settings, backup_path: Path,
+                    as_owner: Callable[[], None]) -> int:
+    """Restore as the data folder's owner, from a copy made first: a backup root wrote is
+    root's to read, and the journal is written by the service user alone."""
     if not backup_path.is_file():
         raise UsageError(f"{backup_path}: no such file")
-    found = continuity.restore(settings.station.data_dir, settings.station.id, backup_path,
-                               operator())
+    who = operator()
+    with tempfile.TemporaryDirectory(prefix="printstation-restore-") as folder:
+        copy = Path(folder) / "journal.db"
+        shutil.copyfile(backup_path, copy)
+        owner = os.stat(settings.station.data_dir) if settings.station.data_dir.exists() \
+            else None
+        if owner is not None and os.geteuid() == 0:
+            for path in (Path(folder), copy):
+                os.chown(path, owner.st_uid, owner.st_gid)
+        as_owner()
+        found = continuity.restore(settings.station.data_dir, settings.station.id, copy, who,
+                                   shown_as=backup_path)
     print(f"restored {backup_path} as {settings.journal_path} (last event seq {found.seq}); "
           "the journal it replaced, if any, was set aside beside it")
     return EXIT_OK

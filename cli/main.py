@@ -94,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_config(find_config(args.config))
     settings = config.settings
+    operator = actions.operator()  # who asks, before root takes the owner's identity
     _as_service_user(settings)
     print(f"printstation: config: {', '.join(settings.origin)}", file=sys.stderr)
     print(f"printstation: drop invoice files into {settings.intake.drop_dir}", file=sys.stderr)
@@ -102,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"printstation: printer {printer.name} ({printer.driver}) -> {target}",
               file=sys.stderr)
     return Service(settings, config.stocks,
-                   new_journal=actions.operator() if args.new_journal else None).run()
+                   new_journal=operator if args.new_journal else None).run()
 
 
 def _as_service_user(settings: Settings) -> None:
@@ -270,8 +271,8 @@ def cmd_journal(args: argparse.Namespace) -> int:
     if args.action == "restore":
         if not args.backup:
             raise UsageError("journal restore BACKUP: name the backup's journal.db")
-        _as_service_user(settings)
-        return actions.journal_restore(settings, Path(args.backup))
+        return actions.journal_restore(settings, Path(args.backup),
+                                       lambda: _as_service_user(settings))
     if args.action or args.backup:
         raise UsageError("journal takes options, or `restore BACKUP`")
     if args.verify:

@@ -139,7 +139,7 @@ def print_calibration(ctx: Context, printer_name: str, stock_name: str) -> int:
     finally:
         driver.close()
     _journal(ctx.settings, "calibration.printed", {"printer": printer.name, "stock": stock.name,
-                                          "offset_mm": list(offset), "job": external_id})
+                                          "offset_mm": list(offset), "job": str(external_id)})
     print(f"calibration sheet for {stock.name} sent to {printer.name} ({external_id}); "
           f"current offset x={offset[0]:+.1f} mm, y={offset[1]:+.1f} mm")
     return EXIT_OK

@@ -27,8 +27,10 @@ from printstation.base.errors import ConfigInvalid
 from printstation.spool import Journal, connect, iso, utc_now
 from printstation.spool.identity import (
     Tail,
+    derived_problems,
     ensure_id,
     hash_at,
+    schema_problems,
     station_of,
     tail,
     verify_chain,
@@ -129,10 +131,13 @@ def _against(conn: sqlite3.Connection, stamp: Stamp | None, evidence: str | None
 
 
 def _chain(conn: sqlite3.Connection) -> str | None:
-    """The whole chain, at every start: an event altered anywhere is found before the
-    journal is trusted again (measured: 0.15 s for 20,000 events)."""
+    """The whole chain, at every start, and the tables against it: an event altered
+    anywhere, a trigger or table added, or a printed invoice deleted from the tables is
+    found before the journal is trusted again (measured: 0.15 s for 20,000 events)."""
     _, problem = verify_chain(conn)
-    return f"its hash chain is broken: {problem}" if problem else None
+    problems = ([f"its hash chain is broken: {problem}"] if problem else []) + \
+        schema_problems(conn) + derived_problems(conn)
+    return "; ".join(problems) or None
 
 
 def begin(journal: Journal, data_dir: Path, new_journal: str | None) -> Stamp:
@@ -216,30 +221,31 @@ class Watch:
         self.journal.close()
 
 
-def restore(data_dir: Path, station: str, backup: Path, operator: str) -> Tail:
+def restore(data_dir: Path, station: str, backup: Path, operator: str,
+            shown_as: Path | None = None) -> Tail:
     """`printstation journal restore BACKUP`: put a backup's journal in place, journaled.
 
     The daemon must not run (its lock is taken for the whole restore). The backup must be
-    this station's and its chain intact; the journal it replaces is set aside, never
-    deleted. The restored journal's first new event says what was restored, by whom, and
-    which history it replaced, and the stamp moves to it.
+    this station's and whole: its chain intact, its schema the shipped one (no trigger or
+    table added), its tables in agreement with its events, and the journal the station
+    knows (the stamp's id; the current journal's events up to the backup's last one), so
+    a doctored copy cannot make the station forget what it printed. The journal it
+    replaces is set aside, never deleted. The restored journal's first new event says
+    what was restored, by whom, and which history it replaced; the stamp moves to it.
     """
     from .instance import InstanceLock
 
+    shown = shown_as or backup
     lock = InstanceLock(data_dir / "printstation.pid")
     lock.acquire(data_dir)
     try:
-        source = connect(backup, readonly=True)
+        journal_path = data_dir / "journal.db"
         try:
-            owner = station_of(source)
-            if owner != station:
-                raise ConfigInvalid(f"{backup} is the journal of station {owner!r}, "
-                                    f"not {station!r}")
-            checked, problem = verify_chain(source)
-            if problem:
-                raise ConfigInvalid(f"{backup}: its hash chain is broken ({problem}); "
-                                    "restore another backup")
-            journal_path = data_dir / "journal.db"
+            source = connect(backup, readonly=True)
+            checked = _acceptable(source, shown, station, data_dir)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigInvalid(f"{shown} cannot be read as a journal ({exc})") from None
+        try:
             aside = set_aside(journal_path, "replaced")
             temp = journal_path.with_name(".journal.db.restoring")
             temp.unlink(missing_ok=True)
@@ -247,6 +253,7 @@ def restore(data_dir: Path, station: str, backup: Path, operator: str) -> Tail:
             with out:
                 source.backup(out)
             out.close()
+            os.chmod(temp, 0o640)
             os.replace(temp, journal_path)
         finally:
             source.close()
@@ -256,14 +263,46 @@ def restore(data_dir: Path, station: str, backup: Path, operator: str) -> Tail:
             with journal.transaction() as c:
                 ensure_id(c)
                 journal.append_event("journal.restored", payload={
-                    "operator": operator, "from": str(backup), "events": checked,
+                    "operator": operator, "from": str(shown), "events": checked,
                     "set_aside": str(aside) if aside else None,
                     "previous": asdict(previous) if previous else None})
             found = tail(journal.conn)
         finally:
             journal.close()
         write_stamp(data_dir, station, found)
-        logs.warning("journal.restored", operator=operator, backup=backup, seq=found.seq)
+        logs.warning("journal.restored", operator=operator, backup=shown, seq=found.seq)
         return found
     finally:
         lock.release()
+
+
+def _acceptable(source: sqlite3.Connection, shown: Path, station: str, data_dir: Path) -> int:
+    """Why a backup may not be restored (ConfigInvalid), or how many events it holds."""
+    owner = station_of(source)
+    if owner != station:
+        raise ConfigInvalid(f"{shown} is the journal of station {owner!r}, not {station!r}")
+    checked, problem = verify_chain(source)
+    problems = [f"its hash chain is broken ({problem})"] if problem else []
+    problems += schema_problems(source) + derived_problems(source)
+    found = tail(source)
+    stamp = _stamp_or_none(data_dir)
+    if stamp is not None and found.journal_id and found.journal_id != stamp.journal_id:
+        problems.append(f"it is another journal (id {found.journal_id}) than the station's "
+                        f"({stamp.journal_id}); if that is truly wanted, remove "
+                        f"{stamp_path(data_dir)} first")
+    current = data_dir / "journal.db"
+    if current.exists() and found.seq:
+        try:
+            conn = connect(current, readonly=True)
+            try:
+                theirs = hash_at(conn, found.seq)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            theirs = None  # the current journal is damaged: nothing to compare with
+        if theirs is not None and theirs != found.hash:
+            problems.append(f"its event seq {found.seq} differs from the current journal's: "
+                            "it is not an earlier copy of it")
+    if problems:
+        raise ConfigInvalid(f"{shown} cannot be restored: {'; '.join(problems)}")
+    return checked

@@ -13,11 +13,13 @@ folder is ever written by anyone but the service user.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import socket
 import struct
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,11 @@ from .control_ops import Reply, perform
 from .instance import become, service_user_for, station_gid, user_groups
 
 SOCKET_NAME = "control.sock"
-MAX_MESSAGE = 4 << 20
+# A request is a few short fields; an answer (a status document) can be longer.
+MAX_REQUEST = 64 << 10
+MAX_REPLY = 4 << 20
+# How long a client keeps trying while the daemon's listen queue is full.
+CONNECT_TRIES_S = 5.0
 
 
 class NoDaemon(Exception):
@@ -40,15 +46,17 @@ def socket_path(settings: Settings) -> Path:
     return settings.station.data_dir / SOCKET_NAME
 
 
-def socket_address(settings: Settings) -> str | bytes:
-    """The path of the socket; when it is longer than a Unix socket path may be (107
-    bytes), a name in Linux's abstract namespace derived from it. Clients check the
-    listener's uid either way (see `ask`), so a name squatted by another user is refused.
-    """
-    path = os.fsencode(socket_path(settings).absolute())
-    if len(path) <= 107:
-        return str(socket_path(settings).absolute())
-    return b"\0printstation-" + hashlib.sha256(path).hexdigest()[:32].encode()
+@contextlib.contextmanager
+def socket_address(settings: Settings) -> Iterator[str]:
+    """A short path to the socket, whatever the data folder's path length: through a
+    descriptor of the folder (`/proc/self/fd/N/control.sock`), since a Unix socket's path
+    may be at most 107 bytes. (Linux's abstract names have no such limit, but any user
+    could take one first while the daemon is down.)"""
+    fd = os.open(settings.station.data_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{SOCKET_NAME}"
+    finally:
+        os.close(fd)
 
 
 def _owner(settings: Settings) -> int | None:
@@ -65,12 +73,15 @@ def ask(settings: Settings, op: str, args: dict[str, Any] | None = None,
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
-            sock.connect(socket_address(settings))
+            _connect(sock, settings)
         except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError):
             raise NoDaemon(str(path)) from None
         except PermissionError:
             raise PermissionDenied(user=caller_name(), action="reach the daemon",
                                    path=path) from None
+        except (BlockingIOError, TimeoutError):
+            raise Unavailable(f"the daemon did not take the connection on {path} within "
+                              f"{CONNECT_TRIES_S:g} s: try again") from None
         # Only the daemon, which runs as the data folder's owner, is believed.
         _, uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET,
                                                         socket.SO_PEERCRED, 12))
@@ -81,14 +92,31 @@ def ask(settings: Settings, op: str, args: dict[str, Any] | None = None,
         sock.sendall(json.dumps({"op": op, "args": args or {}}).encode() + b"\n")
         sock.shutdown(socket.SHUT_WR)
         data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-            if len(data) > MAX_MESSAGE:
-                raise Unavailable("the daemon's answer is too long")
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+                if len(data) > MAX_REPLY:
+                    raise Unavailable("the daemon's answer is too long")
+        except TimeoutError:
+            raise Unavailable(f"the daemon did not answer within {timeout:g} s") from None
     if not data:
         raise Unavailable("the daemon closed the control socket without an answer")
     doc = json.loads(data)
     return Reply(doc["exit"], doc["out"], doc["err"], doc.get("doc"))
+
+
+def _connect(sock: socket.socket, settings: Settings) -> None:
+    """Connect, retrying for a few seconds while the listen queue is full (EAGAIN)."""
+    deadline = time.monotonic() + CONNECT_TRIES_S
+    with socket_address(settings) as address:
+        while True:
+            try:
+                sock.connect(address)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
 
 def caller_name() -> str:
@@ -107,6 +135,8 @@ def change(settings: Settings, op: str, args: dict[str, Any]) -> Reply:
         return ask(settings, op, args)
     except NoDaemon:
         pass
+    # Who asks, before root takes the data folder owner's identity to write.
+    who = caller_name()
     journal_path = settings.journal_path
     if os.geteuid() == 0:
         user = service_user_for(settings.station.data_dir, settings.main_file is not None
@@ -125,7 +155,7 @@ def change(settings: Settings, op: str, args: dict[str, Any]) -> Reply:
     folder.mkdir(parents=True, exist_ok=True)
     journal = Journal(journal_path, settings.station.id)
     try:
-        return perform(op, journal, settings, caller_name(), args)
+        return perform(op, journal, settings, who, args)
     finally:
         journal.close()
 

@@ -8,6 +8,7 @@ in the CLI of the service user or root; so what an action does never depends on 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +33,23 @@ class Reply:
 Op = Callable[[Journal, Settings, str, dict[str, Any]], Reply]
 
 
+# Notes, reasons and ids are short; the journal and head office must not carry megabytes
+# a clerk typed (or a script sent).
+MAX_TEXT = 500
+MAX_IDS = 1000
+MAX_SHEETS = 10000
+
+
 def _text(args: dict[str, Any], key: str, default: str | None = None) -> str:
     value = args.get(key, default)
     if not isinstance(value, str):
         raise UsageError(f"{key}: a text is required")
+    if len(value) > MAX_TEXT:
+        raise UsageError(f"{key}: at most {MAX_TEXT} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{key}: not valid text") from None
     return value
 
 
@@ -43,8 +57,10 @@ def queue_action(journal: Journal, settings: Settings, who: str, args: dict[str,
     act = {"hold": operations.hold, "release": operations.release,
            "requeue": operations.requeue, "cancel": operations.cancel}.get(args.get("action"))
     ids = args.get("ids")
-    if act is None or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise UsageError("queue action: an action and a list of job ids are required")
+    if act is None or not isinstance(ids, list) or len(ids) > MAX_IDS:
+        raise UsageError(f"queue action: an action and a list of up to {MAX_IDS} job ids "
+                         "are required")
+    ids = [_text({"id": i}, "id") for i in ids]
     reply = Reply()
     for job_id in ids:
         try:
@@ -67,7 +83,7 @@ def void(journal: Journal, settings: Settings, who: str, args: dict[str, Any]) -
 
 def reprint(journal: Journal, settings: Settings, who: str, args: dict[str, Any]) -> Reply:
     printer = args.get("printer")
-    if printer is not None and (not isinstance(printer, str) or settings.printer(printer) is None):
+    if printer is not None and settings.printer(_text(args, "printer")) is None:
         raise UsageError(f"no printer {printer!r}")
     key = _text(args, "invoice")
     job_id = operations.reprint(journal, key, _text(args, "reason"), who, printer)
@@ -90,7 +106,8 @@ def _printer_stock(settings: Settings, printer: str, stock: str | None) -> str:
 
 def paper_load(journal: Journal, settings: Settings, who: str, args: dict[str, Any]) -> Reply:
     printer = _text(args, "printer")
-    stock = _printer_stock(settings, printer, args.get("stock"))
+    stock = _printer_stock(settings, printer, _text(args, "stock") if args.get("stock")
+                           is not None else None)
     first, last = _text(args, "first"), _text(args, "last")
     try:
         count = paper.load(journal, printer, stock, _text(args, "code", ""), first, last, who)
@@ -103,10 +120,11 @@ def paper_load(journal: Journal, settings: Settings, who: str, args: dict[str, A
 
 
 def paper_spoil(journal: Journal, settings: Settings, who: str, args: dict[str, Any]) -> Reply:
-    printer, stock = _text(args, "printer"), args.get("stock")
+    printer = _text(args, "printer")
+    stock = _text(args, "stock") if args.get("stock") is not None else None
     count = args.get("count")
-    if not isinstance(count, int) or count < 1:
-        raise UsageError("--count is 1 or more")
+    if not isinstance(count, int) or not 1 <= count <= MAX_SHEETS:
+        raise UsageError(f"--count is 1 to {MAX_SHEETS}")
     if stock is None:
         # SPEC's `paper spoil PRINTER`: the stock is the one with sheets in that printer.
         loaded = [r["stock"] for r in paper.summary(journal.conn, printer) if r["free"]]
@@ -117,19 +135,38 @@ def paper_spoil(journal: Journal, settings: Settings, who: str, args: dict[str, 
     return Reply(out=[f"{printer}: spoiled {', '.join(str(s) for s in sheets)}"])
 
 
-CALIBRATION_EVENTS = frozenset({"calibration.offset", "calibration.printed"})
+# What `calibrate` journals, field by field: nothing else is taken from the client.
+CALIBRATION_EVENTS = {"calibration.offset": ("old", "new", "file"),
+                      "calibration.printed": ("offset_mm", "job")}
+MAX_OFFSET_MM = 50.0
+
+
+def _offset(value: Any) -> list[float]:
+    if not (isinstance(value, list) and len(value) == 2 and all(
+            isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n)
+            and abs(n) <= MAX_OFFSET_MM for n in value)):
+        raise UsageError(f"calibration: an offset is two numbers of at most "
+                         f"{MAX_OFFSET_MM:g} mm")
+    return [float(n) for n in value]
 
 
 def calibrated(journal: Journal, settings: Settings, who: str, args: dict[str, Any]) -> Reply:
     """Journal what `calibrate` did: an offset written to `conf.d` (only IT can write
-    there) or a calibration sheet printed."""
+    there) or a calibration sheet printed; each field checked, none added."""
     event, payload = args.get("event"), args.get("payload")
-    printer = settings.printer(payload.get("printer")) if isinstance(payload, dict) else None
-    if event not in CALIBRATION_EVENTS or printer is None or \
-            payload.get("stock") not in printer.stocks:
-        raise UsageError("calibration: an event, and a printer and stock it has, are required")
+    fields = CALIBRATION_EVENTS.get(event) if isinstance(event, str) else None
+    if fields is None or not isinstance(payload, dict):
+        raise UsageError("calibration: an event and its fields are required")
+    printer = settings.printer(_text(payload, "printer"))
+    stock = _text(payload, "stock")
+    if printer is None or stock not in printer.stocks:
+        raise UsageError("calibration: a printer and a stock it holds are required")
+    record: dict[str, Any] = {"printer": printer.name, "stock": stock, "operator": who}
+    for name in fields:
+        record[name] = _offset(payload.get(name)) if name in ("old", "new", "offset_mm") \
+            else _text(payload, name)
     with journal.transaction():
-        journal.append_event(event, payload={**payload, "operator": who})
+        journal.append_event(event, payload=record)
     return Reply()
 
 

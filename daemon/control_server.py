@@ -30,13 +30,14 @@ from printstation.base.errors import EXIT_INTERNAL, EXIT_USAGE, PermissionDenied
 
 from . import status as report
 from .context import Context
-from .control import MAX_MESSAGE, socket_address, socket_path
+from .control import MAX_REQUEST, socket_address, socket_path
 from .control_ops import CHANGES, Reply, perform
 from .instance import station_gid, user_groups
 from .runner import JournalRunner
 
 CLIENT_TIMEOUT_S = 5.0
-MAX_CLIENTS = 32
+MAX_CLIENTS = 128
+PER_USER = 8
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 
 # Requests anyone may make; the rest need a clerk.
@@ -53,21 +54,25 @@ class ControlRunner(JournalRunner):
         self.on_change = on_change
         self.listener: socket.socket | None = None
         self.selector = selectors.DefaultSelector()
-        # Each connected client: what it has sent so far, and when it connected.
-        self.clients: dict[socket.socket, tuple[bytearray, float]] = {}
+        # Each connected client: what it has sent so far, when it connected, its uid.
+        self.clients: dict[socket.socket, tuple[bytearray, float, int]] = {}
 
     def setup(self) -> None:
         super().setup()
-        path, address = socket_path(self.ctx.settings), socket_address(self.ctx.settings)
+        path = socket_path(self.ctx.settings)
         # The instance lock is held: a socket file left here is from a dead daemon.
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(address)
-        if isinstance(address, str):
-            # Anyone may connect (for `status`); who may do what is decided per request.
-            os.chmod(path, 0o666)
-        listener.listen(64)
+        try:
+            with socket_address(self.ctx.settings) as address:
+                listener.bind(address)
+        except OSError:
+            listener.close()
+            raise
+        # Anyone may connect (for `status`); who may do what is decided per request.
+        os.chmod(path, 0o666)
+        listener.listen(128)
         listener.setblocking(False)
         self.selector.register(listener, selectors.EVENT_READ)
         self.listener = listener
@@ -94,28 +99,34 @@ class ControlRunner(JournalRunner):
             else:
                 busy |= self._receive(key.fileobj)  # type: ignore[arg-type]
         now = time.monotonic()
-        for conn, (_, since) in list(self.clients.items()):
+        for conn, (_, since, _) in list(self.clients.items()):
             if now - since > CLIENT_TIMEOUT_S:
                 logs.warning("control.client_timeout")
                 self._drop(conn)
         return busy
 
     def _accept(self) -> None:
+        """Take every waiting connection (a full listen queue makes clients wait). A user
+        other than root holds at most PER_USER of them, so no one can crowd the clerks
+        out."""
         assert self.listener is not None
-        try:
-            conn, _ = self.listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        if len(self.clients) >= MAX_CLIENTS:
-            conn.close()  # a flood of idle connections must not exhaust descriptors
-            return
-        conn.setblocking(False)
-        self.clients[conn] = (bytearray(), time.monotonic())
-        self.selector.register(conn, selectors.EVENT_READ)
+        for _ in range(MAX_CLIENTS):
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            uid = _peer(conn)[1]
+            mine = sum(1 for _, (_, _, owner) in self.clients.items() if owner == uid)
+            if (mine >= PER_USER and uid != 0) or len(self.clients) >= MAX_CLIENTS:
+                conn.close()
+                continue
+            conn.setblocking(False)
+            self.clients[conn] = (bytearray(), time.monotonic(), uid)
+            self.selector.register(conn, selectors.EVENT_READ)
 
     def _receive(self, conn: socket.socket) -> bool:
         """Read what arrived; once the request line is whole, answer it."""
-        buffer, _ = self.clients[conn]
+        buffer = self.clients[conn][0]
         try:
             chunk = conn.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -123,7 +134,7 @@ class ControlRunner(JournalRunner):
         except OSError:
             chunk = b""
         buffer += chunk
-        if len(buffer) > MAX_MESSAGE:
+        if len(buffer) > MAX_REQUEST:
             logs.warning("control.bad_request", error="request too long")
             self._drop(conn)
             return False
@@ -134,8 +145,12 @@ class ControlRunner(JournalRunner):
         with conn:
             try:
                 reply = self.serve(conn, bytes(buffer))
-            except (OSError, ValueError) as exc:
-                logs.warning("control.bad_request", error=exc)
+            except (OSError, ValueError, RecursionError) as exc:
+                logs.warning("control.bad_request", error=repr(exc)[:200])
+                return True
+            except Exception as exc:
+                # No request may stop the socket for the others: log it, drop this one.
+                logs.error("control.error", exc_info=True, error=repr(exc)[:200])
                 return True
             # The answer is small; a client that does not read it is not waited for long.
             conn.setblocking(True)
@@ -151,13 +166,12 @@ class ControlRunner(JournalRunner):
         conn.close()
 
     def serve(self, conn: socket.socket, data: bytes) -> Reply:
-        _, uid, gid = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                                    _UCRED.size))
+        _, uid, gid = _peer(conn)
         name, groups = user_groups(uid, gid)
         request = json.loads(data)
-        if not isinstance(request, dict):
-            raise ValueError("a request is a JSON object")
-        op = request.get("op")
+        if not isinstance(request, dict) or not isinstance(request.get("op"), str):
+            raise ValueError("a request is a JSON object with a text `op`")
+        op = request["op"]
         args = request.get("args") if isinstance(request.get("args"), dict) else {}
         if op not in PUBLIC | set(CHANGES) | set(self.services):
             return Reply(exit=EXIT_USAGE, err=[f"unknown request {op!r}"])
@@ -192,3 +206,8 @@ class ControlRunner(JournalRunner):
         logs.info("control.change", user=who, op=op, exit=reply.exit)
         self.on_change()
         return reply
+
+
+def _peer(conn: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end, as the kernel knows it."""
+    return _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))

@@ -37,8 +37,11 @@ class InstanceLock:
 
     def acquire(self, data_dir: Path) -> None:
         """Lock and write our pid; AlreadyRunning (exit 75) names the holder's pid."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        # The daemon's alone (0600): anyone who may read the file may also take a read
+        # lock on it, and so keep the daemon from starting.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
+            os.fchmod(fd, 0o600)
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
@@ -57,7 +60,7 @@ class InstanceLock:
 
 def holder_pid(path: Path) -> int | None:
     """The pid of the process holding the daemon's lock on `path`, or None when no daemon
-    holds it (or the file cannot be read by this user)."""
+    holds it (or this user may not read the file: only the service user and root may)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -101,6 +104,8 @@ def become(user: str) -> None:
     os.setgroups(os.getgrouplist(entry.pw_name, entry.pw_gid))
     os.setgid(entry.pw_gid)
     os.setuid(entry.pw_uid)
+    # As the service itself creates them: readable by clerks, writable by it alone.
+    os.umask(0o027)
     os.environ.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
 
 
@@ -150,9 +155,10 @@ def tighten(data_dir: Path) -> None:
     """
     uid = os.geteuid()
     wanted = {data_dir: 0o751, data_dir / "spool": 0o750, data_dir / "archive": 0o750}
-    for name in ("journal.db", "journal.db-wal", "journal.db-shm", "printstation.pid",
-                 "status.json", "journal.stamp"):
+    for name in ("journal.db", "journal.db-wal", "journal.db-shm", "status.json",
+                 "journal.stamp"):
         wanted[data_dir / name] = 0o640
+    wanted[data_dir / "printstation.pid"] = 0o600
     for path, mode in wanted.items():
         try:
             st = os.lstat(path)

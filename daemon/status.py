@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def sync_state(conn: sqlite3.Connection | None, settings: Settings,
     worker = (daemon or {}).get("sync") or {}
     state = worker.get("state", "stopped (daemon not running)") if settings.sync.url \
         else "off"
-    return {"url": settings.sync.url, "state": state,
+    return {"url": _shown_url(settings.sync.url), "state": state,
             "acked_through": outbox.acked_through(conn) if conn is not None else 0,
             "backlog": found.events, "oldest_at": found.oldest_at,
             "backlog_age_s": outbox.age_s(found.oldest_at, now),
@@ -172,3 +173,14 @@ def job_detail(conn: sqlite3.Connection, job_id: str) -> dict[str, Any] | None:
     doc = {k: job[k] for k in job.keys() if k != "invoice_json"}  # noqa: SIM118
     doc["events"] = [dict(e) for e in events]
     return doc
+
+
+def _shown_url(url: str) -> str:
+    """The sync URL without a user:password part: anyone may ask for `status`."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

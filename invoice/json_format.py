@@ -15,7 +15,7 @@ from typing import Any
 from .model import Invoice, Line, Party
 from .problems import Problem, Refused, problem
 
-_DECIMAL = re.compile(r"-?\d{1,15}(\.\d{1,20})?")
+_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,20})?")
 # Money and quantities stay well inside Decimal's 28 digits: no overflow when rounding.
 MAX_MAGNITUDE = Decimal(10) ** 15
 MAX_DECIMALS = 20

@@ -88,18 +88,18 @@ def _read_text(pages: int, sizes: tuple[tuple[float, float], ...], text: str) ->
     # 20-digit check code spread over many lines is not taken for it).
     flat = re.sub(r"\s+", "", text)
     number, code = "", ""
-    numbered = re.search(r"发票号码[:：](\d{20}|\d{8})(?!\d)", flat)
-    coded = re.search(r"发票代码[:：](\d{12}|\d{10})(?!\d)", flat)
+    numbered = re.search(r"发票号码[:：]([0-9]{20}|[0-9]{8})(?![0-9])", flat)
+    coded = re.search(r"发票代码[:：]([0-9]{12}|[0-9]{10})(?![0-9])", flat)
     if numbered and (len(numbered.group(1)) == 20 or coded):
         number, code = numbered.group(1), coded.group(1) if coded else ""
     else:
-        token = next((t for t in text.split() if re.fullmatch(r"\d{20}", t)), "")
+        token = next((t for t in text.split() if re.fullmatch(r"[0-9]{20}", t)), "")
         number = token
-    when = re.search(r"(\d{4})年(\d{1,2})月(\d{1,2})日", flat)
+    when = re.search(r"([0-9]{4})年([0-9]{1,2})月([0-9]{1,2})日", flat)
     try:
         date = dt.date(int(when[1]), int(when[2]), int(when[3])) if when else None
     except ValueError:
         date = None
     # The 价税合计 (小写) is the largest ¥ amount on the page.
-    amounts = [Decimal(a) for a in re.findall(r"[¥￥](\d+\.\d{2})", flat)]
+    amounts = [Decimal(a) for a in re.findall(r"[¥￥]([0-9]+\.[0-9]{2})", flat)]
     return PdfInvoice(pages, sizes, number, code, date, max(amounts) if amounts else None)

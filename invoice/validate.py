@@ -63,14 +63,14 @@ def _identity(invoice: Invoice, today: dt.date) -> list[Problem]:
     found = []
     if invoice.kind not in KINDS:
         found.append(problem("invoice.kind", "kind", found=invoice.kind, allowed=", ".join(KINDS)))
-    if invoice.code and not re.fullmatch(r"\d{10}|\d{12}", invoice.code):
+    if invoice.code and not re.fullmatch(r"[0-9]{10}|[0-9]{12}", invoice.code):
         found.append(problem("invoice.code", "code", found=invoice.code))
     if invoice.code:
         digits, expected, expected_zh = 8, "8 digits with a code", "有发票代码时应为 8 位数字"
     else:
         digits, expected, expected_zh = (20, "20 digits without a code (数电)",
                                          "无发票代码（数电票）时应为 20 位数字")
-    if not re.fullmatch(rf"\d{{{digits}}}", invoice.number):
+    if not re.fullmatch(rf"[0-9]{{{digits}}}", invoice.number):
         found.append(problem("invoice.number", "number", found=invoice.number,
                              expected=expected, expected_zh=expected_zh))
     if invoice.date > today:

@@ -21,7 +21,7 @@ from .problems import Problem, Refused, problem
 
 _DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _GBK_FAMILY = {"gbk", "gb2312", "gb18030", "cp936", "x-gbk", "euc-cn", "gb_2312-80"}
-_NUMBER = re.compile(r"-?\d{1,15}(\.\d{1,20})?")
+_NUMBER = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,20})?")
 
 
 def decode_xml(data: bytes) -> bytes:
@@ -106,7 +106,7 @@ class _Reader:
         return None
 
     def date(self, text: str, field: str) -> dt.date:
-        m = re.match(r"(\d{4})[-年/](\d{1,2})[-月/](\d{1,2})", text)
+        m = re.match(r"([0-9]{4})[-年/]([0-9]{1,2})[-月/]([0-9]{1,2})", text)
         try:
             return dt.date(int(m[1]), int(m[2]), int(m[3])) if m else _bad_date()
         except ValueError:

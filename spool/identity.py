@@ -12,7 +12,9 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
+from . import db
 from .journal import GENESIS, event_hash
+from .states import InvoiceState
 
 
 @dataclass(frozen=True)
@@ -67,4 +69,55 @@ def verify_chain(conn: sqlite3.Connection, after: int = 0,
     return count, None
 
 
-__all__ = ["Tail", "ensure_id", "hash_at", "station_of", "tail", "verify_chain"]
+
+def schema_problems(conn: sqlite3.Connection) -> list[str]:
+    """Objects in the journal that its schema version does not have: a trigger, a view or
+    a table someone added (a trigger could quietly undo the duplicate check), or a table
+    whose definition was changed. The reference is the shipped migrations, replayed up to
+    the journal's own version in memory."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    reference = sqlite3.connect(":memory:")
+    try:
+        for migration in db.MIGRATIONS[:version]:
+            for statement in migration.split(";"):
+                if statement.strip():
+                    reference.execute(statement)
+        wanted = set(reference.execute("SELECT type, name, sql FROM sqlite_master"))
+    finally:
+        reference.close()
+    found = {tuple(row) for row in conn.execute("SELECT type, name, sql FROM sqlite_master")}
+    return [f"{kind} {name!r} is not part of the journal's schema"
+            for kind, name, _ in sorted(found - wanted, key=lambda r: (r[0], r[1]))]
+
+
+def derived_problems(conn: sqlite3.Connection) -> list[str]:
+    """Rows the events say exist but the tables lack: the tables that stop an invoice
+    printing twice (invoices, jobs) must agree with the hash-chained events, which are
+    the record nobody can edit unseen."""
+    found = []
+    missing = conn.execute(
+        "SELECT count(*), min(e.invoice_key) FROM events e WHERE e.type = 'job.printed'"
+        " AND e.invoice_key IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.key = e.invoice_key)").fetchone()
+    if missing[0]:
+        found.append(f"{missing[0]} printed invoice(s) missing from its invoices table "
+                     f"(first: {missing[1]})")
+    missing = conn.execute(
+        "SELECT count(*), min(e.job_id) FROM events e WHERE e.job_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.job_id)"
+        " AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.id = e.job_id)").fetchone()
+    if missing[0]:
+        found.append(f"{missing[0]} job(s) of its events missing from its jobs table "
+                     f"(first: {missing[1]})")
+    unvoided = conn.execute(
+        "SELECT count(*), min(i.key) FROM invoices i WHERE i.state = ?"
+        " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'invoice.voided'"
+        " AND e.invoice_key = i.key)", (InvoiceState.VOIDED.value,)).fetchone()
+    if unvoided[0]:
+        found.append(f"{unvoided[0]} invoice(s) voided with no invoice.voided event "
+                     f"(first: {unvoided[1]})")
+    return found
+
+
+__all__ = ["Tail", "derived_problems", "ensure_id", "hash_at", "schema_problems", "station_of",
+           "tail", "verify_chain"]

@@ -36,7 +36,8 @@ class Sheet:
 def load(journal: Journal, printer: str, stock: str, code: str, first: str, last: str,
          operator: str) -> int:
     """Record the sheets first..last (numbers of equal width) as loaded; returns the count."""
-    if not (first.isdigit() and last.isdigit()) or len(first) != len(last):
+    if not (first.isascii() and first.isdigit() and last.isascii() and last.isdigit()) \
+            or len(first) != len(last):
         raise PaperError("--from and --to are sheet numbers of the same number of digits")
     if int(last) < int(first):
         raise PaperError(f"--to {last} is before --from {first}")

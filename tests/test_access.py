@@ -205,3 +205,77 @@ def _sh_as(user: str, command: str) -> int:
     return subprocess.run(["/bin/sh", "-c", command], user=entry.pw_uid, group=entry.pw_gid,
                           extra_groups=os.getgrouplist(user, entry.pw_gid),
                           capture_output=True).returncode
+
+
+def test_a_clerk_cannot_keep_the_daemon_from_starting(station: UserStation) -> None:
+    # A read lock on the pid file would make every start exit 75: the file is the
+    # daemon's alone, so a clerk cannot even open it.
+    station.start()
+    pid_file = station.data / "printstation.pid"
+    assert oct(pid_file.stat().st_mode & 0o777) == "0o600"
+    assert _sh_as(CLERK, f"cat '{pid_file}'") != 0
+    station.stop()
+    station.start()  # and a restart is not refused
+
+
+def test_root_repairs_with_the_daemon_down_are_journaled_as_root(station: UserStation) -> None:
+    station.start()
+    drop(station, "a.json", "00083001")
+    settled(station, "a.json")
+    # Root's backup is root's; the documented restore works from it all the same.
+    backup = station.folder / "backup"
+    done = subprocess.run([*_root_cli(station), "backup", str(backup)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    station.stop()
+    loaded = subprocess.run([*_root_cli(station), "paper", "load", "pdf", "--stock",
+                             "vat-special", "--from", "1", "--to", "2"],
+                            capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    restored = subprocess.run([*_root_cli(station), "journal", "restore",
+                               str(backup / "journal.db")], capture_output=True, text=True,
+                              timeout=60)
+    assert restored.returncode == 0, restored.stderr
+    journal = station.data / "journal.db"
+    assert oct(journal.stat().st_mode & 0o777) == "0o640"
+    assert journal.stat().st_uid == pwd.getpwnam(SERVICE).pw_uid
+    with station.db() as conn:
+        restore = conn.execute("SELECT payload FROM events WHERE type = 'journal.restored'"
+                               ).fetchone()
+    assert json.loads(restore[0])["operator"] == "root"
+    station.start()
+
+
+def test_an_outsider_flooding_the_socket_does_not_lock_out_a_clerk(
+        station: UserStation) -> None:
+    station.start()
+    drop(station, "a.json", "00084001")
+    settled(station, "a.json")
+    # The outsider holds as many connections as it can, and sends a malformed request.
+    flood = subprocess.Popen(
+        ["/usr/bin/python3", "-c", (
+            "import socket, sys, time\n"
+            "held = []\n"
+            "def connect():\n"
+            "    s = socket.socket(socket.AF_UNIX); s.settimeout(2)\n"
+            "    try: s.connect(sys.argv[1]); return s\n"
+            "    except OSError: return None\n"
+            "bad = connect()\n"
+            "try: bad.sendall(b'{\"op\": [], \"args\": ' + b'[' * 60000 + b'\\n')\n"
+            "except OSError: pass\n"
+            "for _ in range(60): held.append(connect())\n"
+            "print('ready', flush=True); time.sleep(20)\n"),
+         str(station.data / "control.sock")],
+        stdout=subprocess.PIPE, text=True, user=pwd.getpwnam(OUTSIDER).pw_uid)
+    try:
+        assert flood.stdout is not None and flood.stdout.readline().strip() == "ready"
+        job = _job_of(station, "00084001")
+        answered = cli(CLERK, station, "show", job)
+        assert answered.returncode == 0, answered.stderr
+        held = cli(CLERK, station, "paper", "load", "pdf", "--stock", "vat-special",
+                   "--from", "1", "--to", "2")
+        assert held.returncode == 0, held.stderr
+    finally:
+        flood.kill()
+        flood.wait()
+    assert station.proc.poll() is None

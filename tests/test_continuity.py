@@ -168,3 +168,56 @@ def test_a_second_daemon_on_the_same_folder_exits_75_naming_the_first(station: S
             sleeper.send_signal(signal.SIGKILL)
             sleeper.wait()
     assert printed(station) == [f"{CODE}-00074001"]
+
+
+def test_a_doctored_journal_is_refused_at_start_and_by_restore(station: Station) -> None:
+    # A copy whose hash chain is intact but whose tables were doctored: the duplicate
+    # check forgets an invoice (its row deleted, or a trigger that deletes every new one).
+    with running(station):
+        print_one(station, "a.json", "00075001")
+    honest = station.folder / "honest.db"
+    shutil.copy(station.data / "journal.db", honest)
+    for doctoring in ("DELETE FROM invoices",
+                      "CREATE TRIGGER forget AFTER INSERT ON invoices BEGIN "
+                      "DELETE FROM invoices WHERE key = NEW.key; END"):
+        doctored = station.folder / "doctored.db"
+        shutil.copy(honest, doctored)
+        with closing(sqlite3.connect(doctored)) as conn, conn:
+            conn.execute(doctoring)
+        with closing(connect(doctored, readonly=True)) as conn:
+            assert verify_chain(conn)[1] is None  # the events alone look fine
+        restored = station.cli("journal", "restore", str(doctored))
+        assert restored.returncode == 78 and "cannot be restored" in restored.stderr
+        assert "Traceback" not in restored.stderr
+        # The same doctoring in place is refused at start.
+        shutil.copy(doctored, station.data / "journal.db")
+        refused(run_once(station))
+        shutil.copy(honest, station.data / "journal.db")
+    # Not a journal at all: one line, not a traceback.
+    junk = station.folder / "junk.db"
+    junk.write_bytes(b"not a database" * 100)
+    result = station.cli("journal", "restore", str(junk))
+    assert result.returncode == 78 and "cannot be read as a journal" in result.stderr
+    with running(station):
+        drop_by_rename(station, "again.json", encode(invoice("00075001")))
+        wait_for(lambda: station.result("again.json"), what="again settled")
+    assert station.result("again.json")["state"] == "rejected"
+    assert printed(station) == [f"{CODE}-00075001"]
+
+
+def test_restore_takes_only_an_earlier_copy_of_the_stations_journal(station: Station) -> None:
+    with running(station):
+        print_one(station, "a.json", "00076001")
+    # Another station's journal, and another journal of this station (a new id).
+    other = station.folder / "other.db"
+    Journal(other, "OTHER-9").close()
+    result = station.cli("journal", "restore", str(other))
+    assert result.returncode == 78 and "station 'OTHER-9'" in result.stderr
+    stranger = station.folder / "stranger.db"
+    journal = Journal(stranger, "TEST-001")
+    with journal.transaction() as conn:
+        conn.execute("INSERT INTO meta VALUES ('journal_id', 'feedfacefeedface')")
+        journal.append_event("paper.loaded", payload={})
+    journal.close()
+    result = station.cli("journal", "restore", str(stranger))
+    assert result.returncode == 78 and "another journal" in result.stderr

@@ -44,6 +44,8 @@ def test_hostile_clients_do_not_hold_the_socket(station: Station) -> None:
             silent.append(sock)
         assert raw(path, b"this is not json\n") == b""
         assert raw(path, b"[1, 2, 3]\n") == b""
+        assert raw(path, b'{"op": [], "args": {}}\n') == b""
+        assert raw(path, b"[" * 60000 + b"\n") == b""  # RecursionError in the parser
         # Too long: the daemon hangs up before it has read it all.
         with pytest.raises((BrokenPipeError, ConnectionResetError)):
             raw(path, b"x" * (5 << 20), wait=False)
@@ -60,13 +62,50 @@ def test_hostile_clients_do_not_hold_the_socket(station: Station) -> None:
         assert "event=control.bad_request" in log and "Traceback" not in log
 
 
-def test_a_long_data_folder_path_uses_an_abstract_socket(tmp_path: Path) -> None:
+def test_a_data_folder_path_too_long_for_a_socket_still_works(tmp_path: Path) -> None:
+    # Over the 107 bytes a Unix socket path may have: reached through /proc/self/fd.
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     station = Station(deep, write_config(deep))
     with running(station):
         settings = settings_of(station)
-        assert isinstance(control.socket_address(settings), bytes)
+        assert len(str(control.socket_path(settings))) > 107
+        assert control.socket_path(settings).is_socket()
         reply = control.ask(settings, "ping")
         assert reply.doc["pid"] == station.proc.pid
         held = station.cli("hold", "NOSUCHJOB")
         assert held.returncode == 1 and "no such job" in held.stderr
+
+
+def test_a_clerks_request_is_checked_field_by_field(tmp_path: Path) -> None:
+    from printstation.daemon.control_ops import perform
+    from printstation.spool import Journal
+
+    settings = load_settings(write_config(tmp_path))
+    journal = Journal(tmp_path / "journal.db", settings.station.id)
+    try:
+        good = {"printer": "pdf", "stock": "einvoice", "old": [0, 0], "new": [1.5, -0.5],
+                "file": "/etc/printstation/conf.d/50-calibration-pdf.toml"}
+        assert perform("calibrated", journal, settings, "clerk",
+                       {"event": "calibration.offset", "payload": good}).exit == 0
+        for bad in ({**good, "new": [99.5, -40]}, {**good, "new": [float("nan"), 0]},
+                    {**good, "new": [True, 0]}, {**good, "stock": "vat-special-x"},
+                    {**good, "file": "x" * 501}, {**good, "printer": "\ud800"}):
+            reply = perform("calibrated", journal, settings, "clerk",
+                            {"event": "calibration.offset", "payload": bad})
+            assert reply.exit == 2, bad
+        assert perform("calibrated", journal, settings, "clerk",
+                       {"event": "job.printed", "payload": good}).exit == 2
+        # Only the checked fields are journaled, with the kernel's name for the operator.
+        rows = journal.conn.execute("SELECT payload FROM events WHERE type LIKE 'calib%'"
+                                    ).fetchall()
+        assert len(rows) == 1
+        payload = json.loads(rows[0][0])
+        assert payload["operator"] == "clerk" and set(payload) == {
+            "printer", "stock", "old", "new", "file", "operator"}
+        for args in ({"action": "hold", "ids": ["x" * 501]}, {"action": "hold", "ids": "J1"},
+                     {"action": "hold", "ids": ["J"] * 1001}):
+            assert perform("queue", journal, settings, "clerk", args).exit == 2
+        assert perform("paper-spoil", journal, settings, "clerk",
+                       {"printer": "pdf", "count": 2**70, "reason": "r"}).exit == 2
+    finally:
+        journal.close()

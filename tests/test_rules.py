@@ -282,3 +282,16 @@ def test_all_problems_of_a_file_at_once(ctx: Context) -> None:
     result = codes(ctx, "a.json", js(doc))
     assert {"invoice.kind", "invoice.code", "invoice.date", "party.tin", "line.rate",
             "line.tax"} <= result
+
+
+def test_only_ascii_digits_make_an_invoice_key(tmp_path: Path) -> None:
+    # Python's \d and Decimal accept any Unicode digit: full-width or Arabic-Indic digits
+    # would make another key for the same invoice, which would then print again.
+    ctx = make_ctx(tmp_path)
+    for number in ("００１２３００１", "٠٠١٢٣٠٠١"):
+        assert ("invoice.number", "number") in found(ctx, "a.json", js(special(number=number)))
+    wide_code = special(code="１１００２３１１３０")
+    assert ("invoice.code", "code") in found(ctx, "a.json", js(wide_code))
+    doc = special()
+    doc["lines"][0]["amount"] = "１０００.00"
+    assert "schema.type" in codes(ctx, "a.json", js(doc))

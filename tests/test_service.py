@@ -42,7 +42,7 @@ def test_install_stages_units_user_membership_and_folders(tmp_path: Path) -> Non
     assert "printstation" in groups["lp"][3].split(",")
     uid, gid = int(users["printstation"][2]), int(groups["printstation"][2])
     inbox = os.stat(root / "srv/printstation/inbox")
-    assert (oct(inbox.st_mode & 0o7777), inbox.st_uid, inbox.st_gid) == ("0o2775", uid, gid)
+    assert (oct(inbox.st_mode & 0o7777), inbox.st_uid, inbox.st_gid) == ("0o2770", uid, gid)
     state = os.stat(root / "var/lib/printstation")
     assert (oct(state.st_mode & 0o777), state.st_uid) == ("0o751", uid)
     # A second install keeps an edited config.
