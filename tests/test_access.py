@@ -279,3 +279,25 @@ def test_an_outsider_flooding_the_socket_does_not_lock_out_a_clerk(
         flood.kill()
         flood.wait()
     assert station.proc.poll() is None
+
+
+def test_a_file_the_daemon_may_not_read_is_rejected_in_words(station: UserStation) -> None:
+    # The finance software wrote it with umask 077: the daemon (user printstation) may
+    # move it but not read it. It must not vanish into the spool.
+    station.start()
+    staging = station.folder / "staging" / "private.json"
+    data = json.dumps(invoice("00085001"), ensure_ascii=False).encode()
+    staging.write_bytes(data)
+    staging.chmod(0o600)
+    os.chown(staging, pwd.getpwnam(CLERK).pw_uid, -1)
+    os.rename(staging, station.inbox / "private.json")
+    result = settled(station, "private.json")
+    assert result["state"] == "rejected"
+    assert [e["code"] for e in result["errors"]] == ["file.unreadable"]
+    rejected = station.rejected / "private.json"
+    assert rejected.read_bytes() == data  # byte-identical, as root reads it
+    report = (station.rejected / "private.json.error.txt").read_text("utf-8")
+    assert "printstation" in report and "无权读取" in report
+    assert not list((station.data / "spool").iterdir())
+    station.stop()
+    station.start()  # and the next start is not troubled by it
