@@ -209,6 +209,7 @@ class Service:
             if self.healthy():
                 self.notifier.watchdog()
             self._check_journal()
+            self._check_head_office()
             if time.monotonic() - last_status >= 2:
                 last_status = time.monotonic()
                 self.notifier.status(self.status_line())
@@ -219,7 +220,7 @@ class Service:
         self.stop()
         self.render_pool.close()
         jail.close()
-        if self.exit_code == 0:
+        if self.exit_code == 0 or self.sync.journal_behind is not None:
             self._keep_writing("journal.stamp", self._restamp)
         else:
             self._salvage()
@@ -239,6 +240,20 @@ class Service:
             return
         self.intake.stop()
         logs.error("journal.lost", how=lost, path=self.ctx.settings.journal_path)
+        self.exit_code = continuity.JournalDiscontinuity.exit_code
+        self.flags.stop = True
+
+    def _check_head_office(self) -> None:
+        """Head office holds more events than this whole journal: the station's history
+        is gone from it, and an invoice it forgot could print again. Stop taking files
+        and stop (78), as for a journal lost on disk; `run --new-journal` (journaled)
+        is the way on when no backup is left."""
+        behind = self.sync.journal_behind
+        if behind is None or self.flags.stop:
+            return
+        self.intake.stop()
+        logs.error("journal.behind_head_office", acked_through=behind[0], last_seq=behind[1],
+                   recovery=continuity.RECOVERY)
         self.exit_code = continuity.JournalDiscontinuity.exit_code
         self.flags.stop = True
 

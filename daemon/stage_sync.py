@@ -28,7 +28,7 @@ from tenacity.wait import wait_random_exponential
 
 from printstation.base import logs
 from printstation.config import Config
-from printstation.spool import iso, outbox
+from printstation.spool import iso, outbox, queries
 from printstation.spool.states import SYNC, SyncState
 
 from .context import Context
@@ -80,6 +80,9 @@ class SyncRunner(JournalRunner):
         self._honour_wait = False
         self._verify_now = False
         self._verified_at = -float("inf")
+        # (head office's acked_through, this journal's last seq) when head office holds
+        # more than this journal: set by this thread, read by the main loop.
+        self.journal_behind: tuple[int, int] | None = None
 
     # -- control, from the main thread ----------------------------------------------------
 
@@ -203,6 +206,12 @@ class SyncRunner(JournalRunner):
         if acked > sent:
             # Head office claims events this station never sent: a lie, or this journal
             # was replaced or restored from an older copy. Either way, halt.
+            last = self.journal.last_seq()
+            if acked > last and not queries.has_event(self.journal.conn, "journal.new"):
+                # Head office holds more than this whole journal: the station's history
+                # is gone from it (the daemon stops taking files: daemon/service.py),
+                # unless an operator began a new journal on purpose.
+                self.journal_behind = (acked, last)
             raise self._untrusted(outbox.NeverSent(acked, sent), "GET /stations")
         if acked >= self.acked:
             self._set_state(SyncState.IDLE)

@@ -168,3 +168,9 @@ class Snapshot:
 
     def __exit__(self, *exc: object) -> None:
         self.conn.execute("COMMIT")
+
+
+def has_event(conn: sqlite3.Connection, type_: str) -> bool:
+    """Whether the journal holds any event of this type."""
+    return conn.execute("SELECT 1 FROM events WHERE type = ? LIMIT 1",
+                        (type_,)).fetchone() is not None

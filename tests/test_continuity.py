@@ -221,3 +221,31 @@ def test_restore_takes_only_an_earlier_copy_of_the_stations_journal(station: Sta
     journal.close()
     result = station.cli("journal", "restore", str(stranger))
     assert result.returncode == 78 and "another journal" in result.stderr
+
+
+def test_head_office_holding_more_than_the_journal_stops_the_station(tmp_path) -> None:
+    # Every local trace of the station's history is gone (journal, stamp, archive,
+    # spool): only head office remembers. The station must not print on a blank journal.
+    from printstation.harness.kit import station_at
+    from printstation.harness.receiver import Receiver, add_sync
+
+    receiver = Receiver(tmp_path / "ho")
+    receiver.start()
+    try:
+        station = station_at(tmp_path)
+        add_sync(station, receiver.url)
+        with running(station):
+            print_one(station, "a.json", "00077001")
+            wait_for(lambda: receiver.station()["acked_through"] >= 5, what="synced")
+        shutil.rmtree(station.data)
+        station.start()
+        assert station.proc is not None
+        assert station.proc.wait(20) == 78
+        assert "event=journal.behind_head_office" in station.log_text()
+        # The operator's explicit new journal goes on (and head office must be told).
+        station.start(args=("--new-journal",))
+        drop_by_rename(station, "b.json", encode(invoice("00077002")))
+        wait_for(lambda: station.result("b.json"), what="b settled on the new journal")
+        station.stop()
+    finally:
+        receiver.stop()
