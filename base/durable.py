@@ -189,6 +189,12 @@ def copy_new(src: Path, dst: Path, abort: Callable[[], bool] | None = None,
                 fout.write(chunk)
             fout.flush()
             os.fsync(fout.fileno())
+        # Written to while it was copied: the copy may mix old and new bytes. Give it
+        # up; the caller takes the file again once it has settled.
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime_ns, after.st_ctime_ns) != \
+                (st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+            raise FileNotFoundError(errno.ENOENT, "changed while being copied", str(src))
         rename_new(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)

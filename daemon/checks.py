@@ -27,6 +27,7 @@ from printstation.invoice import (
     problem,
     validate,
 )
+from printstation.invoice.limits import MAX_PROBLEMS
 
 from .context import Context
 from .jail import read_jailed
@@ -102,6 +103,9 @@ def check_file(name: str, data: bytes, ctx: Context,
             if duplicate:
                 entry.problems.append(duplicate)
             seen.add(entry.key)
+        # The first problems say what is wrong; thousands more would only cost memory and
+        # bury them (invoice/limits.py).
+        del entry.problems[MAX_PROBLEMS:]
         result.entries.append(entry)
     return result
 

@@ -42,7 +42,16 @@ class ReadRunner(JournalRunner):
         outcomes = self.decide(job)
         if outcomes is None:
             return False  # the daemon is stopping: the file waits, its attempt uncounted
-        ids = self.journal.settle_read(job, outcomes)
+        try:
+            ids = self.journal.settle_read(job, outcomes)
+        except (UnicodeError, ValueError, OverflowError, sqlite3.InterfaceError) as exc:
+            # A verdict the journal cannot store (text it refuses, a number too large)
+            # must not hold the file, and every file behind it, for ever: reject it.
+            logs.error("reader.unstorable", job=job["id"], file=job["source_name"],
+                       error=repr(exc)[:200])
+            outcomes = [_reject([problem("file.encoding", detail="its content cannot be "
+                                         "stored as text", detail_zh="其内容无法作为文字保存")])]
+            ids = self.journal.settle_read(job, outcomes)
         crash_point("after_read")
         for job_id, outcome in zip(ids, outcomes, strict=True):
             logs.info(f"job.{outcome.state}", job=job_id, invoice=outcome.invoice_key,

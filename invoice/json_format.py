@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from decimal import Decimal
+from decimal import Decimal, DecimalException
 from typing import Any
 
+from .limits import MAX_INVOICES, MAX_LINES, bad_text
 from .model import Invoice, Line, Party
 from .problems import Problem, Refused, problem
 
@@ -54,11 +55,23 @@ def parse_document(data: bytes) -> tuple[list[Any], Problem | None]:
         return [], problem("parse.json", detail=str(exc), detail_zh=f"内容不合法（{exc}）")
     except RecursionError:
         return [], problem("parse.json", detail="nested too deeply", detail_zh="嵌套层数过多")
+    except DecimalException:
+        return [], problem("parse.json", detail="a number too large to read",
+                           detail_zh="数字过大，无法读取")
+    broken = bad_text(doc)
+    if broken is not None:
+        return [], problem("file.encoding", broken, detail=f"{broken} is not valid text "
+                           "(an unpaired \\uD800-\\uDFFF escape)",
+                           detail_zh=f"{broken} 不是有效文字（含未成对的 \\uD800-\\uDFFF 转义）")
     if isinstance(doc, dict) and "invoices" in doc:
         batch = doc["invoices"]
         if not isinstance(batch, list) or not batch:
             return [], problem("schema.type", "invoices", expected="a non-empty list",
                                expected_zh="非空数组", found=_kind(batch))
+        if len(batch) > MAX_INVOICES:
+            return [], problem("file.too_complex", "invoices",
+                               detail=f"{len(batch)} invoices, at most {MAX_INVOICES} a file",
+                               detail_zh=f"{len(batch)} 张发票，每个文件最多 {MAX_INVOICES} 张")
         return batch, None
     return [doc], None
 
@@ -163,6 +176,11 @@ class _Builder:
                 self.problems.append(problem("schema.missing", "lines"))
             else:
                 self.wrong("lines", "a list", "数组", value)
+            return []
+        if len(value) > MAX_LINES:
+            self.problems.append(problem("line.count", "lines", found=len(value),
+                                         expected=f"at most {MAX_LINES}",
+                                         expected_zh=f"最多 {MAX_LINES} 行"))
             return []
         lines = []
         for i, item in enumerate(value):

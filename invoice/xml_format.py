@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from .limits import MAX_LINES
 from .model import Invoice, Line, Party
 from .problems import Problem, Refused, problem
 
@@ -44,7 +45,13 @@ def decode_xml(data: bytes) -> bytes:
                                detail_zh=f"第 {exc.start} 字节不是有效的 {encoding}。")) from None
     if declared:
         text = text.replace(declared.group(1).decode("ascii"), "utf-8", 1)
-    return text.encode("utf-8")
+    try:
+        # A codec such as UTF-7 can decode to unpaired surrogates: not text at all.
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Refused(problem("file.encoding",
+                               detail=f"Not valid {encoding} at character {exc.start}.",
+                               detail_zh=f"第 {exc.start} 个字符不是有效的 {encoding}。")) from None
 
 
 def _local(tag: str) -> str:
@@ -62,6 +69,15 @@ def _child(el: Element | None, path: str) -> Element | None:
 
 def _children(el: Element | None, name: str) -> list[Element]:
     return [] if el is None else [c for c in el if _local(c.tag) == name]
+
+
+def _bounded(items: list[Element], r: _Reader) -> list[Element]:
+    """An invoice's item lines, or none (with `line.count`) past MAX_LINES."""
+    if len(items) <= MAX_LINES:
+        return items
+    r.problems.append(problem("line.count", "lines", found=len(items),
+                              expected=f"at most {MAX_LINES}", expected_zh=f"最多 {MAX_LINES} 行"))
+    return []
 
 
 def _text(el: Element | None, path: str) -> str:
@@ -144,7 +160,7 @@ def _digital(root: Element, r: _Reader) -> dict[str, Any]:
                                         _text(info, f"{p}BankAccNum")))
 
     lines = []
-    for i, item in enumerate(_children(data, "IssuItemInformation")):
+    for i, item in enumerate(_bounded(_children(data, "IssuItemInformation"), r)):
         at = f"lines[{i}]."
         lines.append(Line(name=r.required(item, "ItemName", at + "name"),
                           spec=_text(item, "SpecMod"), unit=_text(item, "MeaUnits"),
@@ -169,7 +185,7 @@ def _legacy(root: Element, r: _Reader) -> dict[str, Any]:
     """Pre-数电 e-invoice <fp:eInvoice>: 12-digit code and 8-digit number."""
     buyer, seller = _child(root, "Buyer"), _child(root, "Seller")
     lines = []
-    for i, item in enumerate(_children(_child(root, "GoodsInfos"), "GoodsInfo")):
+    for i, item in enumerate(_bounded(_children(_child(root, "GoodsInfos"), "GoodsInfo"), r)):
         at = f"lines[{i}]."
         lines.append(Line(name=r.required(item, "Item", at + "name"),
                           spec=_text(item, "Specification"),
