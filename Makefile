@@ -27,11 +27,18 @@ bench: venv
 soak: venv
 	$(VENV)/bin/python bench/soak.py
 
+# `make install` puts printstation on the PATH (PREFIX/bin), with its man page and bash
+# completion; DESTDIR stages the files for a package (no user, folders or systemctl).
+# INSTALL_FLAGS passes more options to scripts/install (e.g. --root DIR --no-venv).
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_FLAGS ?=
+
 install:
-	bash scripts/install
+	bash scripts/install --prefix "$(PREFIX)" $(if $(DESTDIR),--destdir "$(DESTDIR)") $(INSTALL_FLAGS)
 
 uninstall:
-	bash scripts/uninstall
+	bash scripts/uninstall --prefix "$(PREFIX)" $(if $(DESTDIR),--root "$(DESTDIR)")
 
 system-packages:
 	@bash scripts/ensure-system-packages

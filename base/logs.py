@@ -1,7 +1,20 @@
 """Logging: one line per event on stderr, `key=value` pairs (or JSON lines for shipping).
 
-journald adds the time. Every line about a job carries its job id and invoice key. No
-tracebacks at INFO: they are shown with `--debug`.
+Every line starts with its sd-daemon priority, `<3>` error, `<4>` warning, `<6>` info,
+`<7>` debug (sd-daemon(3)): journald takes the entry's priority from it and strips it,
+so `journalctl -p warning` finds the warnings and errors. journald stamps each entry
+with its own time; a line that goes anywhere else (a terminal, a file, a test) carries
+its time itself, as ISO 8601 local time with its UTC offset (`ts=` first). Whether
+stderr is journald's is told by `JOURNAL_STREAM`, which systemd sets to the device and
+inode of the stream it connected: a variable inherited by a process whose stderr was
+redirected elsewhere does not count.
+
+JSON lines always carry `ts` and `level`; the priority prefix goes in front of them only
+for journald (which strips it), so that a JSON line written to a file or a pipe stays
+one JSON document that a shipper can parse.
+
+Every line about a job carries its job id and invoice key. No tracebacks at INFO: they
+are shown with `--debug`, each of their lines with the priority of the line they belong to.
 """
 
 from __future__ import annotations
@@ -11,11 +24,17 @@ import datetime as dt
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger("printstation")
+
+# sd-daemon(3) priorities (syslog's): what journald files each line under.
+PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6,
+            logging.DEBUG: 7}
 
 
 def kv(event: str, **fields: Any) -> str:
@@ -50,16 +69,52 @@ def error(event: str, exc_info: bool = False, **fields: Any) -> None:
     _emit(logging.ERROR, event, exc_info, fields)
 
 
+def prefix(level: int) -> str:
+    """The sd-daemon priority prefix of a log level, e.g. `<4>` for WARNING."""
+    return f"<{PRIORITY.get(level, 6)}>"
+
+
+def under_journald(environ: Mapping[str, str] | None = None, fd: int = 2) -> bool:
+    """Whether `fd` (stderr) is the stream systemd connected to journald: `JOURNAL_STREAM`
+    (`DEVICE:INODE`) names that very stream (systemd.exec(5))."""
+    found = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    device, colon, inode = found.partition(":")
+    if not colon:
+        return False
+    try:
+        st = os.fstat(fd)
+        return (st.st_dev, st.st_ino) == (int(device), int(inode))
+    except (OSError, ValueError):
+        return False
+
+
+def local_ts(created: float) -> str:
+    """An ISO 8601 local time with milliseconds and its UTC offset."""
+    return dt.datetime.fromtimestamp(created).astimezone().isoformat(timespec="milliseconds")
+
+
 class _KeyValue(logging.Formatter):
+    def __init__(self, journald: bool):
+        super().__init__()
+        self.journald = journald
+
     def format(self, record: logging.LogRecord) -> str:
-        line = f"level={record.levelname.lower()} " + \
+        mark = prefix(record.levelno)
+        stamp = "" if self.journald else f"ts={local_ts(record.created)} "
+        line = f"{mark}{stamp}level={record.levelname.lower()} " + \
             kv(record.getMessage(), **getattr(record, "fields", {}))
         if record.exc_info and log.isEnabledFor(logging.DEBUG):
-            line += "\n" + self.formatException(record.exc_info)
+            # Each line of the traceback with the priority of the line it explains.
+            line += "".join(f"\n{mark}{text}"
+                            for text in self.formatException(record.exc_info).splitlines())
         return line
 
 
 class _Json(logging.Formatter):
+    def __init__(self, journald: bool):
+        super().__init__()
+        self.journald = journald
+
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
@@ -69,16 +124,19 @@ class _Json(logging.Formatter):
                     for k, v in getattr(record, "fields", {}).items() if v is not None})
         if record.exc_info and log.isEnabledFor(logging.DEBUG):
             doc["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False)
+        line = json.dumps(doc, ensure_ascii=False)
+        return prefix(record.levelno) + line if self.journald else line
 
 
-def setup(debug: bool = False, fmt: str = "kv", background: bool = False) -> None:
+def setup(debug: bool = False, fmt: str = "kv", background: bool = False,
+          environ: Mapping[str, str] | None = None) -> None:
     """Log to stderr. With `background` (the daemon), lines are formatted in the calling
     thread but written by a thread of their own: a write to stderr releases the GIL, and
     the pipeline's threads then queue for it again, which cost a backlog a quarter of its
     speed. The queue is flushed at exit; a SIGKILL may lose its last lines, never the
     journal's."""
-    formatter = _Json() if fmt == "json" else _KeyValue()
+    journald = under_journald(environ)
+    formatter = _Json(journald) if fmt == "json" else _KeyValue(journald)
     writer = logging.StreamHandler(sys.stderr)
     if background:
         lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import os
 import shutil
@@ -19,9 +20,10 @@ from printstation.config import Settings
 from printstation.daemon import continuity, control
 from printstation.daemon import status as report
 from printstation.spool import connect, paper, queries, verify_chain
+from printstation.spool.archive_index import journal_summary
 from printstation.spool.backup import BackupFailed, backup
 
-from . import tables
+from . import catalog, progress, tables
 
 
 def operator() -> str:
@@ -41,11 +43,11 @@ def ids_from(args: list[str]) -> list[str]:
 def _print(reply: control.Reply) -> int:
     """Print what the action said; a refusal of the whole request is an error."""
     for line in reply.out:
-        print(line)
+        print(catalog.said(line))  # the daemon's English, in the clerk's language
     if reply.exit and not reply.out and len(reply.err) <= 1:
         control.raise_for(reply)
     for line in reply.err:
-        print(f"printstation: {line}", file=sys.stderr)
+        print(f"printstation: {catalog.said(line)}", file=sys.stderr)
     return reply.exit
 
 
@@ -87,7 +89,7 @@ def paper_show(conn: sqlite3.Connection | None, printer: str | None, as_json: bo
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        print(tables.table([{**r, "low": "LOW" if r["low"] else ""} for r in rows],
+        print(tables.table([{**r, "low": catalog.say("low.yes") if r["low"] else ""} for r in rows],
                           ["printer", "stock", "loaded", "free", "in_printer", "used", "spoiled",
                            "voided", "next", "low"]))
     return EXIT_OK
@@ -105,10 +107,14 @@ def _utc_bound(text: str) -> str:
 
 
 def journal_search(conn: sqlite3.Connection | None, invoice: str | None, since: str | None,
-                   until: str | None, fmt: str) -> int:
+                   until: str | None, fmt: str, limit: int | None = None) -> int:
+    """Events streamed from the journal's cursor, never all in memory: CSV and JSON row by
+    row, the table a chunk at a time; `limit` stops the cursor after that many."""
     bounds = (_utc_bound(since) if since else None, _utc_bound(until) if until else None)
     rows: Iterable[sqlite3.Row] = queries.events_matching(conn, invoice, *bounds) \
         if conn is not None else []
+    if limit is not None:
+        rows = itertools.islice(rows, limit)
     if fmt == "csv":
         out = csv.writer(sys.stdout)
         out.writerow(["seq", "id", "at", "station", "type", "job_id", "invoice_key", "payload",
@@ -122,15 +128,25 @@ def journal_search(conn: sqlite3.Connection | None, invoice: str | None, since: 
         if tty:
             print(file=sys.stderr)
         return EXIT_OK
-    events = [{"seq": r["seq"], "id": r["id"], "at": r["at"], "type": r["type"],
+    events = ({"seq": r["seq"], "id": r["id"], "at": r["at"], "type": r["type"],
                "job": r["job_id"], "invoice": r["invoice_key"],
-               "payload": json.loads(r["payload"])} for r in rows]
+               "payload": json.loads(r["payload"])} for r in rows)
     if fmt == "json":
-        print(json.dumps(events, ensure_ascii=False, indent=2))
+        # The same text as json.dumps(list, indent=2), one event at a time.
+        first = True
+        for event in events:
+            text = json.dumps(event, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+            print(f"[\n  {text}" if first else f",\n  {text}", end="")
+            first = False
+        print("[]" if first else "\n]")
         return EXIT_OK
-    print(tables.table([{**e, "at": report.local_time(e["at"]),
-                        "payload": json.dumps(e["payload"], ensure_ascii=False)[:80]}
-                       for e in events], ["seq", "at", "type", "job", "invoice", "payload"]))
+    # A table a chunk at a time: the widths of the first chunk, the header once.
+    columns = ["seq", "at", "type", "job", "invoice", "payload"]
+    shown = ({**e, "at": report.local_time(e["at"]),
+              "payload": json.dumps(e["payload"], ensure_ascii=False)[:80]} for e in events)
+    print(tables.table(list(itertools.islice(shown, 1000)), columns))
+    while chunk := list(itertools.islice(shown, 1000)):
+        print(tables.table(chunk, columns).split("\n", 1)[1])
     return EXIT_OK
 
 
@@ -138,7 +154,13 @@ def journal_verify(settings: Settings) -> int:
     if not settings.journal_path.exists():
         raise UsageError(f"no journal at {settings.journal_path}")
     conn = connect(settings.journal_path, readonly=True)
-    checked, problem = verify_chain(conn)
+    meter = progress.Meter()
+    total = journal_summary(conn)["events"] if meter.on else None
+    try:
+        checked, problem = verify_chain(
+            conn, progress=lambda done: meter(catalog.say("prog.verify"), done, total))
+    finally:
+        meter.close()
     if problem:
         print(f"BROKEN: {problem} (the {checked} events before it are intact)")
         return EXIT_BAD
@@ -149,19 +171,14 @@ def journal_verify(settings: Settings) -> int:
 def run_backup(settings: Settings, dest: Path) -> int:
     if not settings.journal_path.exists():
         raise UsageError(f"no journal at {settings.journal_path}")
-    tty = sys.stderr.isatty()
-
-    def progress(text: str) -> None:
-        if tty:  # quiet when piped or run from cron
-            print(f"\r{text}\033[K", end="", file=sys.stderr, flush=True)
-
+    meter = progress.Meter()  # quiet when piped or run from cron
     try:
         done = backup(settings.journal_path, settings.station.data_dir / "archive", dest,
-                      progress)
+                      lambda stage, n, total: meter(catalog.say(f"prog.{stage}"), n, total))
     except BackupFailed as exc:
         raise StationError(str(exc)) from None
-    if tty:
-        print(file=sys.stderr)
+    finally:
+        meter.close()
     print(f"backup in {dest}: journal.db ({done.events} events, integrity ok), "
           f"{done.files} archive files ({done.copied} copied), archive-index.json")
     for note in done.notes:

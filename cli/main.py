@@ -14,7 +14,6 @@ from printstation.base import logs
 from printstation.base.errors import (
     EXIT_BAD,
     EXIT_OK,
-    NotFound,
     PermissionDenied,
     StationError,
     UsageError,
@@ -22,14 +21,25 @@ from printstation.base.errors import (
     is_permission_problem,
 )
 from printstation.config import ConfigError, Settings, find_config, load_config, load_settings
+from printstation.config.loader import Config
 from printstation.daemon import control, instance
 from printstation.daemon import status as report
-from printstation.daemon.checks import Checked, check_file, read_limited
+from printstation.daemon.checks import Checked, read_limited
 from printstation.daemon.clock import station_clock
 from printstation.daemon.context import Context
 from printstation.spool import display_name
 
-from . import actions, rendering, sync_commands, tables
+from . import (
+    actions,
+    catalog,
+    choices,
+    invoices,
+    pipes,
+    read_config,
+    rendering,
+    sync_commands,
+    tables,
+)
 from .parser import build_parser, join_negative_offsets
 
 
@@ -39,9 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                          else argv)))
     logs.setup(args.debug, args.log_format, background=args.command == "run")
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, where a reader that has gone can still be told apart
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError as exc:
+        if pipes.stdout_reader_gone():  # `printstation … | head`: a quiet end
+            return pipes.end_quietly()
+        return _report_error(exc, args)
     except Exception as exc:
         return _report_error(exc, args)
 
@@ -55,7 +71,7 @@ def _report_error(exc: Exception, args: argparse.Namespace) -> int:
     """
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            _tell(args, str(problem), "config.invalid")
         return exc.exit_code
     if not isinstance(exc, StationError):
         journal = _journal_path(args)
@@ -66,10 +82,21 @@ def _report_error(exc: Exception, args: argparse.Namespace) -> int:
             traceback.print_exception(exc)
             return internal(exc).exit_code
         else:
-            exc = internal(exc)
+            # Said without the exception's class name, in the clerk's language.
+            _tell(args, f"printstation: {catalog.internal_line(exc)}")
+            return internal(exc).exit_code
     assert isinstance(exc, StationError)
-    print(f"printstation: {exc}", file=sys.stderr)
+    _tell(args, f"printstation: {catalog.error_line(exc)}")
     return exc.exit_code
+
+
+def _tell(args: argparse.Namespace, line: str, event: str = "daemon.refused") -> None:
+    """An error line on stderr; the daemon's (`run`) as a log line like all its others
+    (priority prefix, JSON with --log-format json), so journald files it as an error."""
+    if args.command == "run":
+        logs.error(event, error=line.removeprefix("printstation: "))
+    else:
+        print(line, file=sys.stderr)
 
 
 def _journal_path(args: argparse.Namespace) -> Path | None:
@@ -84,6 +111,11 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(find_config(args.config))
 
 
+def _for_reading(args: argparse.Namespace) -> Config:
+    """Broken conf.d drop-ins left out with a warning: the command only reads."""
+    return read_config.config(args.config)
+
+
 def _context(args: argparse.Namespace) -> Context:
     """Settings and stock layouts, each read once, for a command that renders or checks."""
     return Context.of(load_config(find_config(args.config)))
@@ -95,18 +127,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(find_config(args.config))
     settings = config.settings
     operator = actions.operator()  # who asks, before root takes the owner's identity
-    _as_service_user(settings)
-    print(f"printstation: config: {', '.join(settings.origin)}", file=sys.stderr)
-    print(f"printstation: drop invoice files into {settings.intake.drop_dir}", file=sys.stderr)
+    _as_service_user(settings, log=True)
+    # Log lines from the first on (a priority each, JSON with --log-format json).
+    logs.info("daemon.config", files=", ".join(settings.origin))
+    logs.info("daemon.inbox", path=settings.intake.drop_dir, note="drop invoice files here")
     for printer in settings.printers:
-        target = printer.path if printer.driver == "directory" else f"CUPS queue {printer.queue}"
-        print(f"printstation: printer {printer.name} ({printer.driver}) -> {target}",
-              file=sys.stderr)
+        logs.info("daemon.printer", printer=printer.name, driver=printer.driver,
+                  target=printer.path if printer.driver == "directory" else printer.queue)
     return Service(settings, config.stocks,
                    new_journal=operator if args.new_journal else None).run()
 
 
-def _as_service_user(settings: Settings) -> None:
+def _as_service_user(settings: Settings, log: bool = False) -> None:
     """Root acts as the data folder's owner (or as `printstation` for the system config),
     so that it never leaves files behind that the service cannot write."""
     user = instance.service_user_for(settings.station.data_dir, _system_config(settings))
@@ -114,8 +146,11 @@ def _as_service_user(settings: Settings) -> None:
         return
     instance.prepare_data_dir(settings.station.data_dir, user)
     instance.become(user)
-    print(f"printstation: running as user {user}, the owner of "
-          f"{settings.station.data_dir}", file=sys.stderr)
+    if log:
+        logs.info("daemon.user", user=user, owner_of=settings.station.data_dir)
+    else:
+        print(f"printstation: running as user {user}, the owner of "
+              f"{settings.station.data_dir}", file=sys.stderr)
 
 
 def _system_config(settings: Settings) -> bool:
@@ -132,15 +167,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _for_reading(args).settings
     now = station_clock()()
     doc = _status_doc(settings, now)
     if args.check:
-        found = report.problems(doc, settings, now)
+        found = report.problems(doc, settings, now) + read_config.unhealthy(args.config)
         for problem in found:
-            print(f"UNHEALTHY: {problem}")
+            print(catalog.say("status.unhealthy", problem=catalog.said(problem)))
         if not found:
-            print("OK")
+            print(catalog.say("status.ok"))
         return EXIT_BAD if found else EXIT_OK
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else tables.status_text(doc))
     return EXIT_OK
@@ -162,45 +197,47 @@ def _status_doc(settings: Settings, now: dt.datetime) -> dict:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    rows = report.queue(report.read_journal(settings), args.state, args.all,
+    settings = _for_reading(args).settings
+    rows = report.queue(report.read_journal(settings), choices.state(args.state), args.all,
                         dt.datetime.now(dt.UTC))
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
-        print(tables.table(rows, ["id", "state", "reason", "invoice", "printer", "age"]))
+        print(tables.queue_text(rows, dt.datetime.now(dt.UTC)))
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _for_reading(args).settings
     conn = report.read_journal(settings)
     doc = report.job_detail(conn, args.job) if conn else None
-    if doc is None:
-        raise NotFound(f"no job {args.job}")
+    if doc is None:  # not a job id: an invoice, as a clerk types its number
+        return invoices.show(conn, args.job, args.json)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
-    for key, value in doc.items():
-        if key != "events":
-            print(f"{key:<16} {value if value is not None else '-'}")
-    print("\nevents")
-    for e in doc["events"]:
-        print(f"  {e['seq']:>6}  {report.local_time(e['at'])}  {e['type']:<16} {e['payload']}")
+    print(tables.job_text(doc))
     return EXIT_OK
 
 
+def cmd_invoices(args: argparse.Namespace) -> int:
+    return invoices.search(report.read_journal(_for_reading(args).settings), args.number,
+                           args.buyer, args.since, args.until, args.state,
+                           args.format or "text")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    ctx = _context(args)
+    ctx = Context.of(_for_reading(args))
     settings = ctx.settings
     reports, bad = [], False
+    journal = invoices.journal_for_checks(settings)  # for duplicates, when it can be read
     for name in args.files:
         path = Path(name)
         try:
             data = read_limited(path, settings.intake.max_file_mb)
         except OSError as exc:
             raise UsageError(f"{name}: {exc.strerror}") from None
-        checked = check_file(path.name, data, ctx) if isinstance(data, bytes) \
+        checked = invoices.check(path.name, data, ctx, journal) if isinstance(data, bytes) \
             else Checked([data])
         bad |= not checked.valid
         reports.append({
@@ -226,16 +263,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    ctx = _context(args)
-    return rendering.preview(ctx, Path(args.file), Path(args.output), args.printer,
-                            args.background)
+    ctx = Context.of(_for_reading(args))
+    return rendering.preview(ctx, Path(args.file), Path(args.output),
+                             choices.printer(ctx.settings, args.printer), args.background)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    ctx = _context(args)
-    if args.offset is None:
-        return rendering.print_calibration(ctx, args.printer, args.stock)
-    return rendering.set_offset(ctx, args.printer, args.stock, args.offset)
+    return rendering.calibrate(_context(args), args.printer, args.stock, args.offset,
+                               args.adjust, args.sample)
 
 
 def cmd_queue_action(args: argparse.Namespace) -> int:
@@ -247,15 +282,23 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_void(args: argparse.Namespace) -> int:
-    return actions.void(_settings(args), args.invoice, args.reason)
+    return invoices.void(_settings(args), args.invoice, args.reason, args.yes)
 
 
 def cmd_reprint(args: argparse.Namespace) -> int:
-    return actions.reprint(_settings(args), args.invoice, args.reason, args.printer)
+    settings = _settings(args)
+    return invoices.reprint(settings, args.invoice, args.reason,
+                            choices.printer(settings, args.printer))
 
 
 def cmd_paper(args: argparse.Namespace) -> int:
+    if args.paper_command == "show":
+        settings = _for_reading(args).settings
+        return actions.paper_show(report.read_journal(settings),
+                                  choices.printer(settings, args.printer), args.json)
     settings = _settings(args)
+    choices.printer(settings, args.printer)
+    choices.stock(settings, args.printer, args.stock)
     if args.paper_command == "load":
         return actions.paper_load(settings, args.printer, args.stock, args.code, args.first,
                                 args.last)
@@ -263,22 +306,25 @@ def cmd_paper(args: argparse.Namespace) -> int:
         if args.count < 1:
             raise UsageError("--count is 1 or more")
         return actions.paper_spoil(settings, args.printer, args.stock, args.count, args.reason)
-    return actions.paper_show(report.read_journal(settings), args.printer, args.json)
+    raise UsageError(f"paper {args.paper_command}: unknown action")
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    settings = _settings(args)
     if args.action == "restore":
+        settings = _settings(args)
         if not args.backup:
             raise UsageError("journal restore BACKUP: name the backup's journal.db")
         return actions.journal_restore(settings, Path(args.backup),
                                        lambda: _as_service_user(settings))
     if args.action or args.backup:
         raise UsageError("journal takes options, or `restore BACKUP`")
+    settings = _for_reading(args).settings
     if args.verify:
         return actions.journal_verify(settings)
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(catalog.say("pick.limit"))
     return actions.journal_search(report.read_journal(settings), args.invoice, args.since,
-                                  args.until, args.format or "text")
+                                  args.until, args.format or "text", args.limit)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -319,6 +365,7 @@ COMMANDS = {
     "status": cmd_status,
     "queue": cmd_queue,
     "show": cmd_show,
+    "invoices": cmd_invoices,
     "validate": cmd_validate,
     "preview": cmd_preview,
     "calibrate": cmd_calibrate,

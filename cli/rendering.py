@@ -9,6 +9,7 @@ import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from printstation import config as config_package
 from printstation.base.durable import atomic_write
 from printstation.base.errors import EXIT_BAD, EXIT_OK, ConfigInvalid, Unavailable, UsageError
 from printstation.config import ConfigError, PrinterSettings, Settings, Stock, load_settings
@@ -26,8 +27,14 @@ from printstation.drivers import (
     render_calibration,
     render_invoice,
 )
+from printstation.drivers.calibration import moves
 from printstation.drivers.cups_driver import CupsUnavailable
-from printstation.invoice import Problem
+from printstation.invoice import Invoice, Problem, read_file
+
+from . import catalog, choices
+
+# The shipped sample invoices (package data): one per built-in stock.
+SAMPLES = Path(config_package.__file__).parent / "samples"
 
 
 def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,
@@ -35,7 +42,10 @@ def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,
     """Render exactly the page(s) that would print; problems go to stderr (exit 1)."""
     if output.suffix.lower() not in (".pdf", ".png"):
         raise UsageError("the output must end in .pdf or .png")
-    data = read_limited(file, ctx.settings.intake.max_file_mb)
+    try:
+        data = read_limited(file, ctx.settings.intake.max_file_mb)
+    except OSError as exc:  # a missing file is a mistyped name: one line, as `validate` says
+        raise UsageError(f"{file}: {exc.strerror}") from None
     if isinstance(data, Problem):
         return _report([data])
     checked = check_file(file.name, data, ctx)
@@ -81,13 +91,9 @@ def _printer(settings: Settings, wanted: str | None, kind: str,
     if wanted is None:
         found = route(kind, named, settings)
         return settings.printer(found) if found else None
-    printer = settings.printer(wanted)
-    if printer is None:
-        raise UsageError(f"no printer {wanted!r} (configured: "
-                         f"{', '.join(p.name for p in settings.printers)})")
-    if kind not in printer.stocks:
-        raise UsageError(f"printer {wanted} has no {kind} stock ({', '.join(printer.stocks)})")
-    return printer
+    choices.printer(settings, wanted)
+    choices.stock(settings, wanted, kind)
+    return settings.printer(wanted)
 
 
 def _merge(pages: list[bytes]) -> bytes:
@@ -111,20 +117,70 @@ def _report(problems: list[Problem]) -> int:
 
 def _calibration_target(settings: Settings, stocks: dict[str, Stock], printer_name: str,
                         stock_name: str) -> tuple[PrinterSettings, Stock]:
+    choices.printer(settings, printer_name)
+    choices.stock(settings, printer_name, stock_name)
     printer = settings.printer(printer_name)
-    if printer is None:
-        raise UsageError(f"no printer {printer_name!r} (configured: "
-                         f"{', '.join(p.name for p in settings.printers)})")
-    if stock_name not in printer.stocks:
-        raise UsageError(f"printer {printer_name} has no stock {stock_name!r} "
-                         f"({', '.join(printer.stocks)})")
+    assert printer is not None  # checked just above
     return printer, stocks[stock_name]
+
+
+def calibrate(ctx: Context, printer_name: str, stock_name: str, offset: str | None,
+              adjust: str | None, sample: bool) -> int:
+    """`calibrate PRINTER --stock S [--offset X,Y | --adjust DX,DY | --sample]`."""
+    if sample:
+        return print_sample(ctx, printer_name, stock_name)
+    if offset is not None:
+        return set_offset(ctx, printer_name, stock_name, offset)
+    if adjust is not None:
+        return set_offset(ctx, printer_name, stock_name, adjust, relative=True)
+    return print_calibration(ctx, printer_name, stock_name)
 
 
 def print_calibration(ctx: Context, printer_name: str, stock_name: str) -> int:
     printer, stock = _calibration_target(ctx.settings, ctx.stocks, printer_name, stock_name)
     offset = printer.offset_for(stock.name)
     pdf = render_calibration(stock, offset, printer.name)
+    external_id = _print(ctx, printer, stock, pdf, "calibration")
+    _journal(ctx.settings, "calibration.printed", {"printer": printer.name, "stock": stock.name,
+                                          "offset_mm": list(offset), "job": str(external_id)})
+    print(catalog.say("cal.sheet", stock=stock.name, printer=printer.name, job=external_id,
+                      offset=_offset_words(*offset)))
+    return EXIT_OK
+
+
+def print_sample(ctx: Context, printer_name: str, stock_name: str) -> int:
+    """The stock's shipped sample invoice, rendered with the current offset exactly as a
+    job would print, on plain paper: laid over a blank form against the light, it shows
+    where every field lands (套打 test print). Journaled like the calibration sheet."""
+    printer, stock = _calibration_target(ctx.settings, ctx.stocks, printer_name, stock_name)
+    invoice = sample_invoice(stock.name)
+    offset = printer.offset_for(stock.name)
+    try:
+        pdf = render_invoice(invoice, stock, offset)
+    except TextDoesNotFit as exc:  # a stock of IT's own whose boxes the sample overflows
+        raise UsageError(f"the sample {invoice.key} does not fit {stock.name}: {exc}") from None
+    external_id = _print(ctx, printer, stock, pdf, "sample")
+    _journal(ctx.settings, "calibration.sample", {"printer": printer.name, "stock": stock.name,
+                                                  "offset_mm": list(offset),
+                                                  "job": str(external_id),
+                                                  "invoice": invoice.key})
+    print(catalog.say("cal.sample", key=invoice.key, stock=stock.name, printer=printer.name,
+                      job=external_id, offset=_offset_words(*offset)))
+    return EXIT_OK
+
+
+def sample_invoice(stock_name: str) -> Invoice:
+    """The shipped sample (config/samples/) of this kind: one invoice per file."""
+    for path in sorted(SAMPLES.glob("*.json")):
+        read = read_file(path.name, path.read_bytes())
+        if len(read.items) == 1 and read.items[0].invoice is not None \
+                and read.items[0].invoice.kind == stock_name:
+            return read.items[0].invoice
+    raise UsageError(catalog.say("cal.no_sample", stock=stock_name, folder=str(SAMPLES)))
+
+
+def _print(ctx: Context, printer: PrinterSettings, stock: Stock, pdf: bytes, what: str) -> str:
+    """Hand a page outside the queue (no job, no sheet of the ledger) to the printer."""
     try:
         driver = make_driver(printer, ctx.settings.cups.server, ctx.stocks)
     except DriverUnavailable as exc:
@@ -132,34 +188,45 @@ def print_calibration(ctx: Context, printer_name: str, stock_name: str) -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     try:
         external_id = driver.create_held(PrintRequest(
-            f"calibration-{stamp}", f"calibration-{stock.name}", pdf, stock.name))
+            f"{what}-{stamp}", f"{what}-{stock.name}", pdf, stock.name))
         driver.release(external_id)
     except CupsUnavailable as exc:  # SPEC §3: 69 when CUPS is down for a CUPS command
         raise Unavailable(f"{printer.name}: {exc}") from None
     finally:
         driver.close()
-    _journal(ctx.settings, "calibration.printed", {"printer": printer.name, "stock": stock.name,
-                                          "offset_mm": list(offset), "job": str(external_id)})
-    print(f"calibration sheet for {stock.name} sent to {printer.name} ({external_id}); "
-          f"current offset x={offset[0]:+.1f} mm, y={offset[1]:+.1f} mm")
-    return EXIT_OK
+    return str(external_id)
 
 
-def set_offset(ctx: Context, printer_name: str, stock_name: str, text: str) -> int:
-    """Write `conf.d/50-calibration-PRINTER.toml`, journal old and new, reload the daemon."""
+def _offset_words(x: float, y: float) -> str:
+    """`x=+1.5 mm, y=-0.5 mm (向右 1.5 毫米，向上 0.5 毫米)`: x right-positive, y
+    down-positive, said the way 套打 settings say it."""
+    return f"x={x:+.1f} mm, y={y:+.1f} mm ({moves(x, y)})"
+
+
+def set_offset(ctx: Context, printer_name: str, stock_name: str, text: str,
+               relative: bool = False) -> int:
+    """Write `conf.d/50-calibration-PRINTER.toml`, journal old and new, reload the daemon.
+
+    `relative` (`--adjust DX,DY`) moves the print from where it is now, the way 套打
+    software adjusts: the clerk says how far the print must go right and down, not where
+    the offset ends up."""
     settings = ctx.settings
     printer, stock = _calibration_target(settings, ctx.stocks, printer_name, stock_name)
+    option, form = ("--adjust", "DX,DY") if relative else ("--offset", "X,Y")
+    old = printer.offset_for(stock.name)
     try:
         x, y = (Decimal(v.strip()) for v in text.split(","))
+        if relative:
+            x, y = Decimal(str(old[0])) + x, Decimal(str(old[1])) + y
         new = offsets({stock.name: [x, y]})[stock.name]
     except Invalid as exc:  # before ValueError, which it is
-        raise UsageError(f"--offset: {exc}") from None
+        raise UsageError(f"{option}: {exc}") from None
     except (ValueError, InvalidOperation):
-        raise UsageError(f"--offset takes X,Y in mm, such as 1.5,-0.5; got {text!r}") from None
+        raise UsageError(f"{option} takes {form} in mm, such as 1.5,-0.5; got {text!r}") \
+            from None
     lost = stock.off_page(*new)
     if lost:
-        raise UsageError(f"--offset {text} would move {', '.join(lost[:3])} off the page")
-    old = printer.offset_for(stock.name)
+        raise UsageError(f"{option} {text} would move {', '.join(lost[:3])} off the page")
     dropin = settings.conf_d / f"50-calibration-{printer.name}.toml"
     before = dropin.read_bytes() if dropin.exists() else None
     current = tomllib.loads(before.decode()) if before else {}
@@ -185,8 +252,12 @@ def set_offset(ctx: Context, printer_name: str, stock_name: str, text: str) -> i
     _journal(settings, "calibration.offset", {"printer": printer.name, "stock": stock.name,
                                               "old": list(old), "new": list(new),
                                               "file": str(dropin)})
-    print(f"{printer.name} {stock.name}: offset {old[0]:+.1f},{old[1]:+.1f} -> "
-          f"{new[0]:+.1f},{new[1]:+.1f} mm, written to {dropin}")
+    print(catalog.say("cal.offset", printer=printer.name, stock=stock.name,
+                      old=f"{old[0]:+.1f},{old[1]:+.1f}", new=f"{new[0]:+.1f},{new[1]:+.1f}",
+                      file=str(dropin)))
+    if relative:
+        print(catalog.say("cal.moved", moves=moves(new[0] - old[0], new[1] - old[1])))
+    print(catalog.say("cal.lands", offset=_offset_words(*new)))
     print(_ask_reload(settings))
     return EXIT_OK
 
@@ -199,5 +270,4 @@ def _journal(settings: Settings, event: str, payload: dict) -> None:
 
 def _ask_reload(settings: Settings) -> str:
     answer = control.ask_daemon(settings, "reload")
-    return answer if answer is not None else \
-        "no running daemon: the offset applies when it starts"
+    return catalog.said(answer) if answer is not None else catalog.say("cal.no_daemon")

@@ -20,7 +20,7 @@ from printstation.daemon.stage_sync import SyncRunner
 from printstation.daemon.sync_client import HeadOffice, SyncError, TokenProblem, read_token
 from printstation.spool import outbox
 
-from . import tables
+from . import catalog, progress, tables
 
 
 def _client(settings: Settings) -> HeadOffice:
@@ -53,14 +53,20 @@ def now_(ctx: Context, as_json: bool, now: dt.datetime) -> int:
         return EXIT_OK
     runner = SyncRunner(ctx)
     runner.setup()
+    meter = progress.Meter()  # on a terminal only: quiet in scripts
     try:
         runner.client = _client(settings)
         sent = 0
+        total = outbox.backlog(runner.journal.conn).events if meter.on else 0
         while runner.deliver():
             sent += 1
+            if meter.on:
+                meter(catalog.say("prog.sync"),
+                      total - outbox.backlog(runner.journal.conn).events, total)
     except SyncError as exc:
         raise Unavailable(f"head office: {exc}") from None
     finally:
+        meter.close()
         runner.teardown()
     print(f"the daemon is not running; sent {sent} batch(es) from here")
     return show(settings, as_json, now)

@@ -22,10 +22,13 @@ from printstation.base.errors import ConfigInvalid
 
 from . import schema
 from .settings import (
+    AlertSettings,
     CupsSettings,
     IntakeSettings,
+    MetricsSettings,
     OfflineSettings,
     PrinterSettings,
+    RetentionSettings,
     Settings,
     StationSettings,
     SyncSettings,
@@ -101,21 +104,55 @@ def load_settings(path: Path | None, cwd: Path | None = None) -> Settings:
     return load_config(path, cwd).settings
 
 
-def load_config(path: Path | None, cwd: Path | None = None) -> Config:
+def load_config_for_reading(path: Path | None,
+                            cwd: Path | None = None) -> tuple[Config, list[Problem]]:
+    """The configuration for a command that only reads (status, queue, show, journal…).
+
+    A broken `conf.d` drop-in must not keep a clerk from looking at the queue while the
+    daemon runs on the config it loaded before: when every problem lies in drop-ins, the
+    configuration is read again without them, and their problems are returned for a
+    warning. A broken main file or stock layout, or a config still broken without the
+    drop-ins, fails as `load_config` does. Commands that change something never use this.
+    """
+    try:
+        return load_config(path, cwd), []
+    except ConfigError as exc:
+        dropins = {str(f) for f in _files(path, cwd)[2] if f.parent.name == "conf.d"}
+        broken = {p.file for p in exc.problems}
+        if not broken <= dropins:
+            raise
+        try:
+            return load_config(path, cwd, skip=frozenset(broken)), exc.problems
+        except ConfigError:
+            raise exc from None
+
+
+def _files(path: Path | None, cwd: Path | None) -> tuple[Path, Path, list[Path]]:
+    """The base folder of relative paths, the folder of conf.d/ and stocks/, and the
+    config files to read in order (the built-in defaults are not a file)."""
+    if path is None:
+        base = (cwd or Path.cwd()).resolve()
+        config_dir = base / "printstation-data"
+        return base, config_dir, sorted((config_dir / "conf.d").glob("*.toml"))
+    path = path if path.is_absolute() else (cwd or Path.cwd()) / path
+    base = path.parent.resolve()
+    return base, base, [path, *sorted((path.parent / "conf.d").glob("*.toml"))]
+
+
+def load_config(path: Path | None, cwd: Path | None = None,
+                skip: frozenset[str] = frozenset()) -> Config:
     """Read and check the configuration at `path` (None: built-in defaults) and the stock
-    layouts, each once."""
+    layouts, each once; `skip` names drop-ins to leave out (`load_config_for_reading`)."""
     layers: list[tuple[str, dict[str, Any]]] = []
     problems: list[Problem] = []
     if path is None:
-        base = (cwd or Path.cwd()).resolve()
         layers.append((BUILTIN, tomllib.loads(BUILTIN_TOML, parse_float=Decimal)))
-        config_dir = base / "printstation-data"
-        files = sorted((config_dir / "conf.d").glob("*.toml"))
     else:
         path = path if path.is_absolute() else (cwd or Path.cwd()) / path
-        base = config_dir = path.parent.resolve()
-        files = [path, *sorted((path.parent / "conf.d").glob("*.toml"))]
+    base, config_dir, files = _files(path, cwd)
     for file in files:
+        if str(file) in skip:
+            continue
         try:
             with open(file, "rb") as fh:
                 layers.append((str(file), tomllib.load(fh, parse_float=Decimal)))
@@ -246,6 +283,10 @@ class _Builder:
             origin=origin,
             config_dir=config_dir,
             main_file=main_file,
+            metrics=MetricsSettings(self.path(v["metrics"]["path"]) if v["metrics"]["path"]
+                                    else None),
+            alerts=AlertSettings(**v["alerts"]),
+            retention=RetentionSettings(**v["retention"]),
         )
 
     def printers(self, tables: Any) -> tuple[PrinterSettings, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,6 +152,21 @@ def plain_http_refusal(url: str, allowed: bool) -> str | None:
             "[sync] allow_plain_http = true (e.g. inside a VPN)")
 
 
+def command(value: Any) -> tuple[str, ...]:
+    """A program and its arguments, split as a shell would (no shell runs it): "" for
+    none, else the program by its absolute path (a service's PATH is not a login's)."""
+    if not isinstance(value, str):
+        raise Invalid(f'must be a string such as "/usr/local/bin/alert --to it", '
+                      f"got {_show(value)}")
+    try:
+        words = tuple(shlex.split(value))
+    except ValueError as exc:
+        raise Invalid(f"cannot be split into words: {exc}") from None
+    if words and not words[0].startswith("/"):
+        raise Invalid(f"must name the program by its absolute path, got {words[0]!r}")
+    return words
+
+
 STATION_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 PRINTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
@@ -191,6 +207,20 @@ SECTIONS: dict[str, dict[str, Key]] = {
     "offline": {
         "max_hours": Key(0, integer(0, 24 * 365)),
         "max_total": Key("0", money),
+    },
+    "metrics": {
+        "path": Key("", text()),
+    },
+    "alerts": {
+        "command": Key("", command),
+        "webhook": Key("", text(r"https?://\S+", " an http(s):// URL")),
+        "low_sheets": Key(20, integer(0, 100_000)),
+        "behind_s": Key(3600, integer(0, 30 * 86_400)),
+    },
+    "retention": {
+        "archive_days": Key(0, integer(0, 36_500)),
+        "rejected_days": Key(90, integer(0, 36_500)),
+        "results_days": Key(30, integer(0, 36_500)),
     },
 }
 

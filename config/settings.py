@@ -79,6 +79,32 @@ class OfflineSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    # Where the metrics go: None for data_dir/metrics.prom, a file ending in .prom, or a
+    # folder (node_exporter's textfile directory) to write printstation.prom into.
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    # The program to run per incident and its arguments; () for none.
+    command: tuple[str, ...] = ()
+    webhook: str = ""
+    # Free sheets of a loaded stock below this are an incident; 0: never.
+    low_sheets: int = 20
+    # Unsent journal events older than this (seconds) are an incident; 0: never.
+    behind_s: int = 3600
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # Days a file is kept in its folder after it got there; 0: for ever.
+    archive_days: int = 0
+    rejected_days: int = 90
+    results_days: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     station: StationSettings
     intake: IntakeSettings
@@ -94,6 +120,9 @@ class Settings:
     config_dir: Path
     # The main config file, None for the built-in defaults.
     main_file: Path | None = None
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def conf_d(self) -> Path:
@@ -102,6 +131,15 @@ class Settings:
     @property
     def pid_file(self) -> Path:
         return self.station.data_dir / "printstation.pid"
+
+    @property
+    def metrics_file(self) -> Path:
+        """`[metrics] path`: a `.prom` file as given, a folder's `printstation.prom`, or
+        data_dir/metrics.prom by default."""
+        path = self.metrics.path
+        if path is None:
+            return self.station.data_dir / "metrics.prom"
+        return path if path.suffix == ".prom" else path / "printstation.prom"
 
     @property
     def runtime_file(self) -> Path:

@@ -137,7 +137,8 @@ def paper_spoil(journal: Journal, settings: Settings, who: str, args: dict[str, 
 
 # What `calibrate` journals, field by field: nothing else is taken from the client.
 CALIBRATION_EVENTS = {"calibration.offset": ("old", "new", "file"),
-                      "calibration.printed": ("offset_mm", "job")}
+                      "calibration.printed": ("offset_mm", "job"),
+                      "calibration.sample": ("offset_mm", "job", "invoice")}
 MAX_OFFSET_MM = 50.0
 
 

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from printstation.base import texts
+from printstation.base.texts import EN, ZH
 from printstation.invoice import Problem
 
 
@@ -20,30 +22,33 @@ def job_errors(job: sqlite3.Row) -> list[dict[str, str]]:
 
 def error_text(file_name: str, jobs: Sequence[sqlite3.Row], archived: bool,
                stored_as: str | None = None) -> str:
-    """The report written beside a rejected file: every error of every invoice.
+    """The report written beside a rejected file: every error of every invoice, each line
+    in Chinese and in English (the words from base/texts.py).
 
     `file_name` is the name the file was dropped as; `stored_as`, the name it has in the
     rejected folder when that differs (the name was taken, or too long).
     """
-    lines = [f"文件 / file: {file_name}"]
+    lines = [f"{texts.both('report.file')}: {file_name}"]
     if stored_as is not None and stored_as != file_name:
-        lines.append(f"另存为 / saved as: {stored_as}（原名已被占用或过长 / the name was "
-                     "taken or too long）")
-    if archived:
-        lines.append("部分发票已打印，文件已归档；以下发票被拒收。 / Some invoices printed and "
-                     "the file was archived; these invoices were rejected.")
-    else:
-        lines.append("文件被拒收。 / The file was rejected.")
+        lines.append(f"{texts.both('report.saved_as')}: {stored_as}"
+                     f"（{texts.both('report.name_taken')}）")
+    lines.append(texts.both("report.partial" if archived else "report.rejected"))
     for job in jobs:
         if job["state"] == "printed":
             continue
-        label = f"发票 / invoice {job['invoice_key']}" if job["invoice_key"] else "文件 / file"
+        label = f"{texts.both('report.invoice')} {job['invoice_key']}" if job["invoice_key"] \
+            else texts.both("report.file")
         lines.append("")
-        lines.append(f"{label} — 任务 / job {job['id']} — {job['state']}"
-                     + (f" ({job['reason']})" if job["reason"] else ""))
+        lines.append(f"{label} — {texts.both('report.job')} {job['id']} — "
+                     f"{texts.state(job['state'], ZH)} / {texts.state(job['state'], EN)}")
+        if job["reason"]:
+            lines.append(f"  {texts.both('report.reason')}: {texts.reason(job['reason'], ZH)}"
+                         f" / {texts.reason(job['reason'], EN)}")
         for err in job_errors(job):
             where = f" {err['field']}" if err["field"] else ""
-            lines.append(f"  [{err['code']}]{where}: {err['zh']} / {err['en']}")
+            # A reader's or printer's detail may carry Python's name for an error.
+            lines.append(f"  [{err['code']}]{where}: {texts.clean(err['zh'])} / "
+                         f"{texts.clean(err['en'])}")
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ from printstation.drivers import ensure_font
 from printstation.spool import Journal, iso, utc_now
 
 from . import continuity, health, jail
+from .alerts import AlertRunner
 from .clock import station_clock
 from .context import Context
 from .control_ops import Reply
@@ -28,6 +29,7 @@ from .control_server import ControlRunner
 from .instance import InstanceLock, tighten
 from .notify import Notifier
 from .prerender import RenderPool
+from .retention import RetentionRunner
 from .runner import Runner
 from .stage_finish import FinishRunner
 from .stage_intake import IntakeRunner, file_digest
@@ -62,16 +64,19 @@ class Service:
                          for p in settings.printers]
         self.reader = ReadRunner(self.ctx, self._wake_printers)
         self.intake = IntakeRunner(self.ctx, self.reader.wake)
-        self.metrics = MetricsRunner(self.ctx, self.printers_up)
         self.sync = SyncRunner(self.ctx)
+        self.metrics = MetricsRunner(self.ctx, self.printers_up, self.printers, self.sync)
+        # Incidents told to IT ([alerts]) and files past their age ([retention]).
+        self.watchers = [AlertRunner(self.ctx, self.printers, self.sync),
+                         RetentionRunner(self.ctx)]
         self.control = ControlRunner(self.ctx, {"reload": self._ask_reload,
                                                 "sync-now": self._ask_sync},
                                      self._wake_all)
         # Every commit that journals an event wakes the sync worker.
         self.ctx.on_event = self.sync.wake
         # Start order: the end of the pipeline first, the intake last; stop the reverse.
-        self.runners: list[Runner] = [self.sync, self.metrics, self.finisher, *self.printers,
-                                      self.reader, self.intake, self.control]
+        self.runners: list[Runner] = [self.sync, self.metrics, *self.watchers, self.finisher,
+                                      *self.printers, self.reader, self.intake, self.control]
         self.started_at = ""
         self.last_reload: dict[str, str | bool] = {}
 

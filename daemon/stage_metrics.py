@@ -1,18 +1,28 @@
-"""`data_dir/metrics.prom`: Prometheus text format for node_exporter's textfile collector,
-rewritten atomically every few seconds from the journal."""
+"""`data_dir/metrics.prom` (or `[metrics] path`): Prometheus text format for node_exporter's
+textfile collector, rewritten atomically every few seconds from the journal and from what
+the printer and sync workers know: jobs, printed totals, sync backlog and state, paper
+left per printer and stock, each printer's state and CUPS's reasons, latency."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from printstation.base.durable import atomic_write
-from printstation.spool import State, outbox, queries
+from printstation.drivers import health_words
+from printstation.spool import State, outbox, paper, queries
+from printstation.spool.states import SyncState
 
 from .context import Context
 from .runner import JournalRunner
+
+if TYPE_CHECKING:
+    from .stage_print import PrintRunner
+    from .stage_sync import SyncRunner
 
 INTERVAL_S = 5.0
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -51,9 +61,12 @@ class Histogram:
 class MetricsRunner(JournalRunner):
     name = "metrics"
 
-    def __init__(self, ctx: Context, printers_up: Callable[[], dict[str, bool]]):
+    def __init__(self, ctx: Context, printers_up: Callable[[], dict[str, bool]],
+                 printers: Sequence[PrintRunner] = (), sync: SyncRunner | None = None):
         super().__init__(ctx)
         self.printers_up = printers_up
+        self.printers = printers
+        self.sync = sync
         self.latency = Histogram()
         self.seen_seq = 0
         self.amount = Decimal(0)
@@ -63,8 +76,7 @@ class MetricsRunner(JournalRunner):
         return INTERVAL_S
 
     def run_once(self) -> bool:
-        atomic_write(self.ctx.settings.station.data_dir / "metrics.prom",
-                     self.render().encode("utf-8"))
+        atomic_write(self.ctx.settings.metrics_file, self.render().encode("utf-8"))
         return False
 
     def _observe_new_submits(self) -> None:
@@ -132,7 +144,43 @@ class MetricsRunner(JournalRunner):
                 "# TYPE printstation_printer_up gauge"]
         out += [f'printstation_printer_up{{printer="{_label(name)}"}} {int(up)}'
                 for name, up in sorted(self.printers_up().items())]
+        out += self._states(conn)
         out += ["# HELP printstation_pickup_to_submit_seconds From claiming a file to the "
                 "printer accepting its job.", "# TYPE printstation_pickup_to_submit_seconds "
                 "histogram", *self.latency.lines("printstation_pickup_to_submit_seconds")]
         return "\n".join(out) + "\n"
+
+    def _states(self, conn: sqlite3.Connection) -> list[str]:
+        """Paper left, the printers' own state and reasons, and the sync worker's state."""
+        out = ["# HELP printstation_paper_sheets_free Numbered sheets loaded and not yet used.",
+               "# TYPE printstation_paper_sheets_free gauge"]
+        out += [f'printstation_paper_sheets_free{{printer="{_label(e["printer"])}",stock="'
+                f'{_label(e["stock"])}"}} {e["free"]}' for e in paper.summary(conn)]
+        gravity = {health_words.OK: 0, health_words.WARNING: 1, health_words.ERROR: 2}
+        states, health, reasons = [], [], []
+        for r in self.printers:
+            name = _label(r.printer_name)
+            device = r.device or {}
+            up = r.alive and r.error is None and device.get("state") != "stopped"
+            found = health_words.health(r.device, r.error, up)
+            state = device.get("state") or "unknown"
+            states += [f'printstation_printer_state{{printer="{name}",state="{s}"}} '
+                       f'{int(s == state)}' for s in ("idle", "printing", "stopped", "unknown")]
+            health.append(f'printstation_printer_health{{printer="{name}"}} '
+                          f'{gravity[found["level"]]}')
+            reasons += [f'printstation_printer_reason{{printer="{name}",reason="{_label(why)}"}}'
+                        " 1" for why in found["reasons"]]
+        out += ["# HELP printstation_printer_state The printer's state as CUPS reports it "
+                "(1 for the current one; unknown: not read, or not a CUPS printer).",
+                "# TYPE printstation_printer_state gauge", *states,
+                "# HELP printstation_printer_health 0 ready, 1 a warning (paper or toner low),"
+                " 2 an error (stopped, out of paper, jammed, offline, unreachable).",
+                "# TYPE printstation_printer_health gauge", *health,
+                "# HELP printstation_printer_reason A printer-state-reason CUPS reports now.",
+                "# TYPE printstation_printer_reason gauge", *reasons]
+        if self.sync is not None:
+            out += ["# HELP printstation_sync_state The sync worker's state (1 for the current "
+                    "one).", "# TYPE printstation_sync_state gauge"]
+            out += [f'printstation_sync_state{{state="{s.value}"}} {int(s is self.sync.state)}'
+                    for s in SyncState]
+        return out

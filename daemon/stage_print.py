@@ -41,7 +41,11 @@ from . import print_failures as failures
 from .context import Context
 from .crash import crash_point
 from .prerender import AHEAD, Ahead, Args, RenderPool
+from .printer_health import TroubleLog
 from .runner import JournalRunner
+
+# The printer's own state is asked this often (and on every pass during an outage).
+DEVICE_CHECK_S = 5.0
 
 
 class PrintRunner(JournalRunner):
@@ -59,6 +63,11 @@ class PrintRunner(JournalRunner):
         # Set False by a reload: the queue's media are checked again.
         self.media_checked = False
         self._device_checked = 0.0
+        # True once the printer's health is known this run (its state read, or its
+        # outage met): alerts judge a printer only then.
+        self.health_known = False
+        # Logs the printer's own troubles (paused, out of paper…) once each.
+        self.trouble = TroubleLog(printer.name)
         # Arrival number of the newest file when setup ran: jobs up to it may have a held
         # job left in the printer by an earlier run.
         self.known_before = 0
@@ -96,6 +105,7 @@ class PrintRunner(JournalRunner):
         """The printer being down is an outage, logged when it starts (not a bug): CUPS
         says it in other words as it goes down and while it is down."""
         if isinstance(exc, PrinterUnavailable):
+            self.health_known = True
             log = logs.warning if self.error is None else logs.debug
             log("printer.outage", printer=self.printer_name, error=error, during=during,
                 retry_s=retry_s)
@@ -152,14 +162,24 @@ class PrintRunner(JournalRunner):
         return doc, stock, self.printer.offset_for(stock.name), f"printstation:{job['id']}"
 
     def check_device(self) -> None:
-        """The printer's own state and reasons (stopped, media-empty…), for `status`."""
+        """The printer's own state and reasons (stopped, media-empty…), for `status`.
+
+        Asked every DEVICE_CHECK_S, and on every pass while an outage is open: a pass
+        that never asked the printer must not count as the outage's end (with CUPS down,
+        such passes ended it and the next check began it again, two lines every 5 s).
+        """
         state = getattr(self.driver, "state", None)
-        if state is None or time.monotonic() - self._device_checked < 5:
+        if state is None:
+            self.health_known = True  # a directory printer: its folder is its health
+            return
+        if self.error is None and time.monotonic() - self._device_checked < DEVICE_CHECK_S:
             return
         self._device_checked = time.monotonic()
         found = state()
         self.device = {"state": found.state, "reasons": list(found.reasons),
                        "accepting": found.accepting}
+        self.health_known = True
+        self.trouble.seen(self.device)
 
     def archive_render(self, job: sqlite3.Row, pdf: bytes) -> None:
         """Keep the exact page that went to the printer, beside its source in the archive."""

@@ -122,6 +122,9 @@ class SyncRunner(JournalRunner):
             if self.client is not None:
                 self.client.close()
                 self.client = None
+            if self.state in (SyncState.PAUSED, SyncState.HALTED):
+                # The end of what `_stop_sync` logged: an operator resumed it.
+                logs.info("sync.resumed", was=self.state.value, url=settings.url)
             self._set_state(SyncState.IDLE if settings.url else SyncState.OFF)
         self._kick = False
         if not settings.url or self.state in (SyncState.PAUSED, SyncState.HALTED):

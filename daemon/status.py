@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from printstation.config import Settings
+from printstation.drivers import health_words
 from printstation.spool import State, outbox, paper, queries
 
 from . import health, offline
@@ -65,7 +66,7 @@ def problems(doc: dict[str, Any], settings: Settings, now: dt.datetime) -> list[
     if daemon is None:
         found.append("the daemon is not running")
     else:
-        found += [f"printer {p['name']} is down" + (f": {p['error']}" if p.get("error") else "")
+        found += [f"printer {p['name']} is down" + (f": {why}" if (why := _why_down(p)) else "")
                   for p in daemon["printers"] if not p["up"]]
         found += [f"{r['name']}: {r['error']}" for r in daemon["runners"]
                   if r["error"] and not r["name"].startswith("printer:")]
@@ -114,6 +115,7 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
     daemon = runtime(settings, now)
     budget = offline.budget(conn, settings, now) if conn is not None else None
     up = {p["name"]: p["up"] for p in daemon["printers"]} if daemon else {}
+    seen = {p["name"]: p for p in daemon["printers"]} if daemon else {}
     return {
         "station": settings.station.id,
         "config": list(settings.origin),
@@ -129,13 +131,42 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
         "spool_orphans": [{"name": o.name, "source_state": o.source_state,
                            "age_s": round(o.age_s), "problem": o.describe()}
                           for o in health.spool_orphans(settings, now.timestamp())],
-        "paper": paper.summary(conn) if conn is not None else [],
+        "paper": _paper(conn, settings),
         "printers": [{"name": p.name, "driver": p.driver,
                       "target": p.queue if p.driver == "cups" else str(p.path),
                       "stocks": list(p.stocks), "waiting": waiting.get(p.name, 0),
-                      "up": up.get(p.name)}
+                      "up": up.get(p.name),
+                      "health": _health(seen.get(p.name), p.driver)}
                      for p in settings.printers],
     }
+
+
+def _why_down(printer: dict[str, Any]) -> str:
+    """The daemon's error, else what the printer itself says (已暂停 / paused (paused))."""
+    if printer.get("error"):
+        return printer["error"]
+    device = printer.get("device") or {}
+    return health_words.line(health_words.health(device)) if device.get("reasons") else ""
+
+
+def _health(seen: dict[str, Any] | None, driver: str) -> dict[str, Any]:
+    """The printer's health in words (缺纸, 脱机…) with CUPS's own reasons beside them
+    (drivers/health_words.py), from what the running daemon last read."""
+    if seen is None:
+        return health_words.health(None)
+    found = health_words.health(seen.get("device"), seen.get("error"), seen.get("up"))
+    if driver == "cups" and seen.get("device") is None and not seen.get("error"):
+        # Up, but its state not read yet (just started): say so rather than "ready".
+        found.update(zh="未知", en="unknown")
+    return found
+
+
+def _paper(conn: sqlite3.Connection | None, settings: Settings) -> list[dict[str, Any]]:
+    """The ledger per printer and stock; `low` below `[alerts] low_sheets`."""
+    entries = paper.summary(conn) if conn is not None else []
+    for entry in entries:
+        entry["low"] = entry["free"] < settings.alerts.low_sheets
+    return entries
 
 
 def sync_state(conn: sqlite3.Connection | None, settings: Settings,

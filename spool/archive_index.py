@@ -10,6 +10,10 @@ date (`SpoolDir.archive_dir`):
   A job is rendered again when it is submitted again (after a deferral), so the last
   submit names the page in the archive. An e-invoice PDF prints as it came: such a job
   has no page of its own.
+
+Retention (daemon/retention.py) removes files past their age, each removal journaled as
+`file.expired` before the file goes (spool/expiry.py): such a file is gone on purpose,
+not missing, and no longer required.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from .expiry import expired_archive
 from .states import FINAL, SourceState, sql_in
 
 _FINAL_SQL = sql_in(FINAL)
@@ -40,6 +45,8 @@ class Expected:
     # Its bytes can no longer change: a source, or the page of a job in a final state. A
     # page of a job still in the queue may be rendered again while the backup runs.
     settled: bool = True
+    # When retention journaled its removal (`file.expired`); None while it is kept.
+    removed_at: str | None = None
 
     def describe(self) -> str:
         if self.kind == "render":
@@ -49,11 +56,12 @@ class Expected:
 
     def doc(self) -> dict[str, Any]:
         """Its facts from the journal, as `archive-index.json` lists them."""
+        removed = {"removed_at": self.removed_at} if self.removed_at else {}
         if self.kind == "render":
             return {"kind": "render", "job": self.job, "source": self.source,
-                    "invoice": self.invoice, "journal_sha256": self.sha256}
+                    "invoice": self.invoice, "journal_sha256": self.sha256, **removed}
         return {"kind": "source", "source": self.source, "file": self.file,
-                "jobs": self.jobs, "journal_sha256": self.sha256}
+                "jobs": self.jobs, "journal_sha256": self.sha256, **removed}
 
 
 def day_folder(claimed_at: str) -> str:
@@ -93,6 +101,11 @@ def expected_files(conn: sqlite3.Connection) -> dict[str, Expected]:
         found[path] = Expected(path, "render", row["sha256"], row["source_id"],
                                job=row["job_id"], invoice=row["invoice_key"],
                                settled=bool(row["final"]))
+    # Removed by retention, journaled before it went: gone on purpose, not missing.
+    for path, at in expired_archive(conn).items():
+        if path in found:
+            found[path].required = False
+            found[path].removed_at = at
     return found
 
 

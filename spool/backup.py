@@ -49,7 +49,9 @@ from .backup_dest import (
 )
 from .journal import iso, utc_now
 
-Progress = Callable[[str], None]
+# Told (stage, how many done, of how many or None) as the backup advances; the stage is
+# "journal" or "archive", for the CLI to say in the clerk's language.
+Progress = Callable[[str, int, int | None], None]
 
 # O_NONBLOCK: a FIFO put in place of a file between the listing and the open must not
 # hang the backup; it is then refused by fstat.
@@ -71,11 +73,11 @@ class Report:
 
 
 def backup(db_path: Path, archive_root: Path, dest: Path,
-           progress: Progress = lambda text: None) -> Report:
+           progress: Progress = lambda what, done, total: None) -> Report:
     report = Report(dest)
     dest_fd = open_dest(dest)
     try:
-        progress("journal: copying")
+        progress("journal", 0, None)
         with tempfile.TemporaryDirectory(prefix="printstation-backup-") as private:
             snapshot = Path(private) / "journal.db"
             summary, expected = _snapshot(db_path, snapshot)
@@ -168,8 +170,7 @@ class _ArchiveCopy:
                     f"archive/{path}: missing; the journal says {exp.describe()} is there")
                 self.report.index.append({"path": path, "missing": True, "copied": False,
                                           **exp.doc()})
-        self.progress(f"archive: {self.report.files} files checked, "
-                      f"{self.report.copied} copied")
+        self.progress("archive", self.report.files, len(self.expected))
 
     def refuse(self, rel: str, mode: int, src: int | None = None) -> None:
         """A symlink or special file: listed as refused, with the reason, never opened.
@@ -259,9 +260,8 @@ class _ArchiveCopy:
             digest, size, copied = self.stream(fh, dst if copy else None, name, info, shown)
         self.report.files += 1
         self.report.copied += copied
-        if self.report.files % 200 == 0:
-            self.progress(f"archive: {self.report.files} files checked, "
-                          f"{self.report.copied} copied")
+        if self.report.files % 50 == 0:
+            self.progress("archive", self.report.files, len(self.expected))
         self.record(shown, digest, size, copied or (dst is not None and not copy))
         return copied
 

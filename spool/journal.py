@@ -22,7 +22,7 @@ from typing import Any
 
 from printstation.base.errors import ConfigInvalid
 
-from . import db, paper, reading
+from . import db, paper, queries, reading
 from .states import (
     FINAL,
     INVOICE,
@@ -37,8 +37,6 @@ from .states import (
 
 GENESIS = "0" * 64
 _FINAL_SQL = sql_in(FINAL)
-# A job that ended any other way than printed did not take its file's bytes.
-_NOT_TAKEN_SQL = sql_in(FINAL - {State.PRINTED})
 # A file is finished once its source row is in a final state; until then it waits.
 _UNFINISHED_SQL = sql_in(set(SourceState) - SOURCE.final)
 # Columns `transition` may set besides state and reason.
@@ -222,20 +220,11 @@ class Journal:
         Only earlier arrivals count: files are read in arrival order, so those are already
         decided, and the verdict does not depend on timing.
         """
-        return self.conn.execute(
-            "SELECT j.id, j.created_at FROM jobs j JOIN sources s ON s.id = j.source_id"
-            f" WHERE s.sha256 = ? AND s.rowid < ? AND j.state NOT IN {_NOT_TAKEN_SQL}"
-            " ORDER BY s.rowid LIMIT 1", (sha256, source_seq)).fetchone()
+        return queries.earlier_copy(self.conn, sha256, source_seq)
 
     def invoice_taken(self, key: str, job_id: str) -> sqlite3.Row | None:
         """The job that printed `key` (not voided), or another live job for it."""
-        row = self.conn.execute(
-            "SELECT job_id AS id, printed_at AS at FROM invoices WHERE key = ?"
-            " AND state = ?", (key, InvoiceState.PRINTED.value)).fetchone()
-        return row or self.conn.execute(
-            f"SELECT id, created_at AS at FROM jobs WHERE invoice_key = ? AND id != ?"
-            f" AND state NOT IN {_FINAL_SQL} ORDER BY created_at LIMIT 1",
-            (key, job_id)).fetchone()
+        return queries.invoice_taken(self.conn, key, job_id)
 
     def settle_read(self, job: sqlite3.Row, outcomes: list[Outcome]) -> list[str]:
         """Apply what reading decided: the incoming job takes the first invoice, and each

@@ -89,6 +89,10 @@ def void(journal: Journal, key: str, reason: str, operator: str) -> str:
         if row is None or not INVOICE.allows(row["state"], InvoiceState.VOIDED):
             raise Refused(f"{key}: {'not printed' if row is None else 'already voided'}; "
                           "only a printed invoice can be voided")
+        # A copy still on its way (a reprint queued or in the printer) would come out of
+        # the printer after the void and make the invoice printed again: it is cancelled
+        # (or resolved) first.
+        _refuse_live(c, key)
         now = journal.now()
         c.execute("UPDATE invoices SET state = ? WHERE key = ?", (InvoiceState.VOIDED.value, key))
         sheet = paper.void_sheet(c, key, reason, now)
@@ -111,10 +115,13 @@ def reprint(journal: Journal, key: str, reason: str, operator: str,
                 (key, State.FAILED.value, State.CANCELLED.value)).fetchone()
         if last is None:
             raise Refused(f"{key}: never printed or read here; drop its file instead")
-        live = c.execute("SELECT id FROM jobs WHERE invoice_key = ? AND state NOT IN"
-                         f" {sql_in(FINAL)}", (key,)).fetchone()
-        if live is not None:
-            raise Refused(f"{key}: job {live['id']} for it is still in the queue")
+        # A voided invoice is void for the tax bureau: a copy printed now would put a void
+        # invoice on paper, and printing it would quietly make it `printed` again. The
+        # invoicing software issues a new invoice (a new number) instead.
+        if invoice is not None and invoice["state"] == InvoiceState.VOIDED:
+            raise Refused(f"{key}: voided; a voided invoice cannot be printed again: issue "
+                          "a new invoice in the invoicing software")
+        _refuse_live(c, key)
         now = journal.now()
         job_id = "R" + new_source_id(journal.clock())
         # A reprint has no file of its own: its source row only orders it in the queue.
@@ -131,6 +138,14 @@ def reprint(journal: Journal, key: str, reason: str, operator: str,
                            invoice_key=key, invoice_json=last["invoice_json"],
                            printer=printer or last["printer"], reprint_of=key)
     return job_id
+
+
+def _refuse_live(conn: Any, key: str) -> None:
+    """Refuse while a job for `key` is not final (queued, held, in the printer…)."""
+    live = conn.execute("SELECT id FROM jobs WHERE invoice_key = ? AND state NOT IN"
+                        f" {sql_in(FINAL)} ORDER BY created_at LIMIT 1", (key,)).fetchone()
+    if live is not None:
+        raise Refused(f"{key}: job {live['id']} for it is still in the queue")
 
 
 __all__ = ["Refused", "cancel", "hold", "release", "reprint", "requeue", "resolve", "void"]

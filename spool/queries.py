@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .db import connect
-from .states import FINAL, State
+from .states import FINAL, InvoiceState, State, sql_in
 
 _FINAL_LIST = ", ".join(f"'{s.value}'" for s in sorted(FINAL))
 
@@ -174,3 +174,119 @@ def has_event(conn: sqlite3.Connection, type_: str) -> bool:
     """Whether the journal holds any event of this type."""
     return conn.execute("SELECT 1 FROM events WHERE type = ? LIMIT 1",
                         (type_,)).fetchone() is not None
+
+
+# -- invoices as a clerk looks for them (cli/invoices.py) -----------------------------------
+
+# A job that ended any other way than printed did not take its file's bytes.
+_NOT_TAKEN_SQL = sql_in(FINAL - {State.PRINTED})
+
+
+def earlier_copy(conn: sqlite3.Connection, sha256: str,
+                 before_seq: int | None = None) -> sqlite3.Row | None:
+    """A job of a file with the same bytes that was taken, not refused (`file.duplicate`):
+    of any file, or only of those that arrived before arrival number `before_seq`."""
+    earlier = " AND s.rowid < ?" if before_seq is not None else ""
+    return conn.execute(
+        "SELECT j.id, j.created_at FROM jobs j JOIN sources s ON s.id = j.source_id"
+        f" WHERE s.sha256 = ?{earlier} AND j.state NOT IN {_NOT_TAKEN_SQL}"
+        " ORDER BY s.rowid LIMIT 1",
+        (sha256,) if before_seq is None else (sha256, before_seq)).fetchone()
+
+
+def invoice_taken(conn: sqlite3.Connection, key: str,
+                  job_id: str | None = None) -> sqlite3.Row | None:
+    """The job that printed `key` (not voided), or a live job for it other than `job_id`
+    (`invoice.duplicate`)."""
+    row = conn.execute("SELECT job_id AS id, printed_at AS at FROM invoices WHERE key = ?"
+                       " AND state = ?", (key, InvoiceState.PRINTED.value)).fetchone()
+    return row or conn.execute(
+        f"SELECT id, created_at AS at FROM jobs WHERE invoice_key = ? AND id IS NOT ?"
+        f" AND state NOT IN ({_FINAL_LIST}) ORDER BY created_at LIMIT 1",
+        (key, job_id)).fetchone()
+
+
+def _number_filter(column: str, typed: str, suffix: str, code: str) -> tuple[str, list]:
+    """`column` is the key typed, or a key whose number ends with the digits `suffix`
+    (under invoice code `code` when one is given). `substr` rather than LIKE: the typed
+    text is compared, never read as a pattern."""
+    sql = f"({column} = ?"
+    params: list = [typed]
+    if suffix:
+        sql += f" OR (substr({column}, -?) = ?"
+        params += [len(suffix), suffix]
+        if code:
+            sql += f" AND substr({column}, 1, ?) = ?"
+            params += [len(code) + 1, f"{code}-"]
+        sql += ")"
+    return sql + ")", params
+
+
+def invoice_candidates(conn: sqlite3.Connection, typed: str, suffix: str = "", code: str = "",
+                       with_jobs: bool = False) -> list[sqlite3.Row]:
+    """Keys (with their invoice state) a clerk's typed number may mean, from the invoices
+    printed here; with `with_jobs`, also keys only jobs name (read, but never printed:
+    their state is NULL)."""
+    where, params = _number_filter("key", typed, suffix, code)
+    sql = f"SELECT key, state FROM invoices WHERE {where}"
+    if with_jobs:
+        jobs_where, jobs_params = _number_filter("j.invoice_key", typed, suffix, code)
+        sql += (" UNION SELECT DISTINCT j.invoice_key, NULL FROM jobs j WHERE"
+                f" {jobs_where} AND NOT EXISTS (SELECT 1 FROM invoices i"
+                " WHERE i.key = j.invoice_key)")
+        params += jobs_params
+    return conn.execute(sql + " ORDER BY key", params).fetchall()
+
+
+def invoices_found(conn: sqlite3.Connection, typed: str | None = None, suffix: str = "",
+                   code: str = "", buyer: str | None = None, since: str | None = None,
+                   until: str | None = None, state: str | None = None) -> list[sqlite3.Row]:
+    """Invoices printed here (SPEC §3 `invoices`), by print time: matching a typed number,
+    a buyer's name or taxpayer id (a part of either), printed from `since` up to `until`
+    (UTC), in one state."""
+    where: list[str] = []
+    params: list = []
+    if typed is not None:
+        sql, more = _number_filter("key", typed, suffix, code)
+        where.append(sql)
+        params += more
+    if buyer:
+        where.append("(instr(lower(coalesce(buyer_name, '')), lower(?)) > 0"
+                     " OR instr(upper(coalesce(buyer_tin, '')), upper(?)) > 0)")
+        params += [buyer, buyer]
+    if since:
+        where.append("printed_at >= ?")
+        params.append(since)
+    if until:
+        where.append("printed_at < ?")
+        params.append(until)
+    if state:
+        where.append("state = ?")
+        params.append(state)
+    return conn.execute("SELECT * FROM invoices" + (f" WHERE {' AND '.join(where)}"
+                                                    if where else "")
+                        + " ORDER BY printed_at, key", params).fetchall()
+
+
+def invoice(conn: sqlite3.Connection, key: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM invoices WHERE key = ?", (key,)).fetchone()
+
+
+def jobs_of_invoices(conn: sqlite3.Connection, keys: list[str]) -> list[sqlite3.Row]:
+    """The jobs of these invoices, in the order they were made."""
+    found: list[sqlite3.Row] = []
+    for start in range(0, len(keys), 500):  # SQLite limits the parameters of one statement
+        chunk = keys[start:start + 500]
+        found += conn.execute(
+            "SELECT id, invoice_key, state, reason, printer, reprint_of, source_name,"
+            " created_at, updated_at FROM jobs WHERE invoice_key IN"
+            f" ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return sorted(found, key=lambda r: (r["created_at"], r["id"]))
+
+
+def invoice_history(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
+    """Every event of an invoice and of its jobs (from the file's arrival on), in order."""
+    return conn.execute(
+        "SELECT seq, at, type, job_id, payload FROM events WHERE invoice_key = ?"
+        " OR job_id IN (SELECT id FROM jobs WHERE invoice_key = ?) ORDER BY seq",
+        (key, key)).fetchall()

@@ -102,8 +102,9 @@ INVOICE = Lifecycle("invoice", InvoiceState, {
     # printed -> printed: a reprint puts another copy on paper (print_count grows).
     # printed -> voided: an operator voids it.
     InvoiceState.PRINTED: frozenset({InvoiceState.PRINTED, InvoiceState.VOIDED}),
-    # voided -> printed: nothing stops a reprint of a voided invoice, and printing it makes
-    # it printed again.
+    # voided -> printed: its file dropped again and printed (SPEC §7: only an invoice
+    # printed and not voided is a duplicate). `reprint` refuses a voided invoice, and
+    # `void` refuses while a copy is still on its way (spool/operations.py).
     InvoiceState.VOIDED: frozenset({InvoiceState.PRINTED}),
 }, final=frozenset(), initial=frozenset({InvoiceState.PRINTED}))
 

@@ -151,7 +151,7 @@ def test_with_the_daemon_down_clerks_read_and_root_writes_as_the_owner(
     assert cli(CLERK, station, "journal", "--verify").returncode == 0
     # A change needs the daemon: the clerk is told so in one line (69).
     job = _job_of(station, "00081001")
-    down = cli(CLERK, station, "void", "1100243130-00081001", "--reason", "test")
+    down = cli(CLERK, station, "void", "1100243130-00081001", "--reason", "test", "--yes")
     assert down.returncode == 69 and "not running" in one_line(down)
     # Root may change it directly, acting as the service user: no root-owned file after.
     as_root = subprocess.run([*_root_cli(station), "paper", "load", "pdf", "--stock",
@@ -180,7 +180,7 @@ def test_root_running_the_daemon_acts_as_the_data_folders_owner(station: UserSta
     finally:
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=15)[0].decode()
-    assert "running as user printstation" in out
+    assert "event=daemon.user user=printstation" in out
     assert all(p.lstat().st_uid == pwd.getpwnam(SERVICE).pw_uid
                for p in station.data.rglob("*"))
 

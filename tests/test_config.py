@@ -57,7 +57,7 @@ def test_shipped_example_is_valid_and_documents_every_key() -> None:
     settings = load_settings(SHIPPED)
     assert settings.station.id == "BJ-CY-001"
     assert settings.validation.rates[0] == Decimal("0.13")
-    assert settings.printers[0].offset_for("vat-special") == (1.5, -0.5)
+    assert settings.printers[0].offset_for("vat-special") == (0.0, 0.0)  # "no offset"
     text = SHIPPED.read_text(encoding="utf-8")
     for section, keys in SECTIONS.items():
         assert f"[{section}]" in text

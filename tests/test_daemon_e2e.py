@@ -228,8 +228,8 @@ def test_builtin_defaults_print_a_sample_like_make_run(tmp_path: Path) -> None:
         data_dir = tmp_path / "printstation-data"
         wait_for(lambda: "event=daemon.ready" in log.read_text(), what="ready")
         text = log.read_text()
-        assert "config: built-in defaults" in text
-        assert f"drop invoice files into {data_dir / 'inbox'}" in text
+        assert 'event=daemon.config files="built-in defaults"' in text
+        assert f"event=daemon.inbox path={data_dir / 'inbox'}" in text
         staging = tmp_path / "sample.json"
         staging.write_bytes((SAMPLES / "vat-special.json").read_bytes())
         os.rename(staging, data_dir / "inbox" / "sample.json")

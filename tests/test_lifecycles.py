@@ -159,15 +159,26 @@ def test_void_then_void_again_is_refused_and_changes_nothing(journal: Journal) -
     assert snapshot(journal) == before
 
 
-def test_a_voided_invoice_reprinted_is_printed_again(journal: Journal) -> None:
-    paper.load(journal, "p", "vat-special", "K", "00000001", "00000002", "op")
+def test_a_voided_invoice_is_not_reprinted_but_its_file_dropped_again_prints(
+        journal: Journal) -> None:
+    paper.load(journal, "p", "vat-special", "K", "00000001", "00000003", "op")
     journal.mark_printed(submitted_job(journal, "S1", "K-1"))
     operations.void(journal, "K-1", "wrong buyer", "op")
+    # A voided invoice is void for the tax bureau: `reprint` refuses it, changing nothing.
+    before = snapshot(journal)
+    with pytest.raises(operations.Refused, match="voided; a voided invoice cannot be printed"):
+        operations.reprint(journal, "K-1", "asked", "op", None)
+    assert snapshot(journal) == before
+    # voided -> printed: its file read again (SPEC §7: no duplicate of a voided invoice).
+    journal.mark_printed(submitted_job(journal, "S2", "K-1"))
+    row = journal.conn.execute("SELECT state, print_count FROM invoices").fetchone()
+    assert tuple(row) == ("printed", 2)
+    assert [s[1] for s in sheets(journal)] == ["voided", "used", "loaded"]
+    # printed -> printed: a reprint, a job whose source row is no file.
     journal.mark_printed(submit(journal, operations.reprint(journal, "K-1", "asked", "op",
                                                             None)))
     row = journal.conn.execute("SELECT state, print_count FROM invoices").fetchone()
-    assert tuple(row) == ("printed", 2)
-    assert [s[1] for s in sheets(journal)] == ["voided", "used"]
+    assert tuple(row) == ("printed", 3)
     (none,) = journal.conn.execute("SELECT state FROM sources WHERE name LIKE 'reprint %'")
     assert none[0] == SourceState.NONE
 

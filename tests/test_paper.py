@@ -71,7 +71,7 @@ def test_match_mode_prints_in_sheet_order_and_holds_early_invoices(
     assert (row["loaded"], row["used"], row["spoiled"], row["free"], row["next"]) == \
         (10, 9, 1, 0, None)
     # Voiding an invoice voids its sheet; every sheet still ends used, spoiled or voided.
-    void = station.cli("void", "1100243130-00012006", "--reason", "开错抬头")
+    void = station.cli("void", "1100243130-00012006", "--reason", "开错抬头", "--yes")
     assert void.returncode == 0 and "sheet 1100243130-00012006 voided" in void.stdout
     row = paper(station)
     assert (row["used"], row["spoiled"], row["voided"]) == (8, 1, 1)
