@@ -153,6 +153,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "status.paper_low": ("余量不足：请装纸", "LOW: load more sheets"),
     "status.up": ("正常", "up"), "status.down": ("故障", "DOWN"),
     "status.waiting": ("等待 {n}", "waiting {n}"),
+    "validate.ok": ("有效", "OK"), "validate.invalid": ("无效", "INVALID"),
     "status.ok": ("正常", "OK"), "status.unhealthy": ("异常：{problem}", "UNHEALTHY: {problem}"),
     # -- errors: one template per class (SPEC §3; the exit code stays the class's) ------
     "error.StationError": ("操作未完成：{}", "{}"),

@@ -84,8 +84,9 @@ def paper_spoil(settings: Settings, printer: str, stock: str | None, count: int,
                   reason=reason)
 
 
-def paper_show(conn: sqlite3.Connection | None, printer: str | None, as_json: bool) -> int:
-    rows = paper.summary(conn, printer) if conn is not None else []
+def paper_show(conn: sqlite3.Connection | None, printer: str | None, as_json: bool,
+               low: int = paper.LOW_STOCK) -> int:
+    rows = paper.summary(conn, printer, low) if conn is not None else []
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:

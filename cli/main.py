@@ -251,7 +251,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps(reports, ensure_ascii=False, indent=2))
     else:
         for report in reports:
-            print(f"{report['file']}: {'OK' if report['valid'] else 'INVALID'}")
+            verdict = catalog.say("validate.ok" if report["valid"] else "validate.invalid")
+            print(f"{report['file']}: {verdict}")
             for err in report["errors"]:
                 print(f"  [{err['code']}]: {err['zh']} / {err['en']}")
             for inv in report["invoices"]:
@@ -295,7 +296,8 @@ def cmd_paper(args: argparse.Namespace) -> int:
     if args.paper_command == "show":
         settings = _for_reading(args).settings
         return actions.paper_show(report.read_journal(settings),
-                                  choices.printer(settings, args.printer), args.json)
+                                  choices.printer(settings, args.printer), args.json,
+                                  settings.alerts.low_sheets)
     settings = _settings(args)
     choices.printer(settings, args.printer)
     choices.stock(settings, args.printer, args.stock)

@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="config file (default: $PRINTSTATION_CONFIG, then "
                              "/etc/printstation/printstation.toml, then built-in defaults)")
     parser.add_argument("--debug", action="store_true", help="tracebacks and debug logs")
-    parser.add_argument("--log-format", choices=("kv", "json"), default="kv",
-                        help="log lines as key=value (kv, the default) or JSON, for shipping")
+    parser.add_argument("--log-format", choices=("text", "kv", "json"), default="text",
+                        help="log lines as key=value text (text, the default; kv is the same) "
+                             "or JSON, for shipping")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("run", help="run the daemon in the foreground",

@@ -134,8 +134,10 @@ def void_sheet(conn: sqlite3.Connection, invoice_key: str, reason: str, now: str
     return sheet
 
 
-def summary(conn: sqlite3.Connection, printer: str | None = None) -> list[dict]:
-    """Per printer and stock: sheets by state, and the next free one."""
+def summary(conn: sqlite3.Connection, printer: str | None = None,
+            low: int = LOW_STOCK) -> list[dict]:
+    """Per printer and stock: sheets by state, the next free one, and whether fewer than
+    `low` are free (`[alerts] low_sheets`)."""
     where, params = ("WHERE printer = ?", (printer,)) if printer else ("", ())
     rows = conn.execute(
         f"SELECT printer, stock, state, job_id IS NOT NULL AS held, count(*) AS n FROM sheets"
@@ -156,5 +158,5 @@ def summary(conn: sqlite3.Connection, printer: str | None = None) -> list[dict]:
     for entry in found.values():
         sheet = next_free(conn, entry["printer"], entry["stock"])
         entry["next"] = str(sheet) if sheet else None
-        entry["low"] = entry["free"] < LOW_STOCK
+        entry["low"] = entry["free"] < low
     return list(found.values())
