@@ -26,6 +26,7 @@ import logging
 import logging.handlers
 import os
 import queue
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -37,14 +38,26 @@ PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.I
             logging.DEBUG: 7}
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=\x00-\x1f\x7f]')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(char, f"\\x{ord(char):02x}")
+
+
 def kv(event: str, **fields: Any) -> str:
     parts = [f"event={event}"]
     for key, value in fields.items():
         if value is None:
             continue
         text = str(value)
-        if not text or any(c in text for c in ' "=\n\t'):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        if not text or _NEEDS_QUOTES.search(text):
+            # Control characters (a file name may hold CR or ESC) are escaped: a log line
+            # is one line, and a terminal showing it must not obey it.
+            text = '"' + _CONTROL.sub(_escape, text.replace("\\", "\\\\")
+                                      .replace('"', '\\"')) + '"'
         parts.append(f"{key}={text}")
     return " ".join(parts)
 

@@ -262,8 +262,14 @@ class _Builder:
             settle_ms=i["settle_ms"], rescan_s=i["rescan_s"], observer=i["observer"],
             max_file_mb=i["max_file_mb"],
         )
-        if len({intake.drop_dir, intake.rejected_dir, intake.results_dir}) < 3:
-            self.fail("intake", "drop_dir, rejected_dir and results_dir must be different folders")
+        # Compared as the paths resolve ("data/../inbox" is the inbox): a results folder
+        # that is the drop folder would take its own result files as invoices for ever.
+        folders = [os.path.normpath(os.path.realpath(p)) for p in
+                   (intake.drop_dir, intake.rejected_dir, intake.results_dir,
+                    station.data_dir)]
+        if len(set(folders)) < 4:
+            self.fail("intake", "drop_dir, rejected_dir, results_dir and station.data_dir "
+                      "must be different folders")
         s = v["sync"]
         refusal = schema.plain_http_refusal(s["url"], s["allow_plain_http"]) if s["url"] \
             else None

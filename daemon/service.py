@@ -18,7 +18,7 @@ from printstation.base.errors import ConfigInvalid
 from printstation.base.signals import SignalFlags
 from printstation.config import Settings, Stock, load_config
 from printstation.drivers import ensure_font
-from printstation.spool import Journal, iso, utc_now
+from printstation.spool import Journal, State, iso, queries, utc_now
 
 from . import continuity, health, jail
 from .alerts import AlertRunner
@@ -127,6 +127,7 @@ class Service:
             self._stamped_seq = continuity.begin(journal, s.station.data_dir,
                                                  self._starting_anew).seq
             self._recover_orphans(journal)
+            self._hold_for_missing_printers(journal)
         finally:
             journal.close()
         # A connection kept open for the daemon's life: it notices the journal moved or
@@ -145,6 +146,22 @@ class Service:
             aside = continuity.set_aside(self.ctx.settings.journal_path, "replaced")
             logs.warning("journal.set_aside", reason=str(exc), moved_to=aside)
             self._starting_anew = self.new_journal
+
+    def _hold_for_missing_printers(self, journal: Journal) -> None:
+        """Jobs routed to a printer the config no longer has would wait for ever: hold
+        them (`printer.missing`) for a clerk to cancel, or to release once it is back; a
+        job already handed to it cannot be followed any more, so an operator decides."""
+        names = [p.name for p in self.ctx.settings.printers]
+        waiting = queries.jobs_of_other_printers(journal.conn, names,
+                                                 [State.QUEUED, State.DEFERRED])
+        handed = queries.jobs_of_other_printers(journal.conn, names, [State.SUBMITTED])
+        for job, new in [(j, State.HELD) for j in waiting] + \
+                [(j, State.UNCERTAIN) for j in handed]:
+            with journal.transaction():
+                journal.transition(job["id"], new, "printer.missing",
+                                   payload={"printer": job["printer"]})
+            logs.warning(f"job.{new.value}", job=job["id"], invoice=job["invoice_key"],
+                         printer=job["printer"], reason="printer.missing")
 
     def _recover_orphans(self, journal: Journal) -> None:
         drop_dir = self.ctx.settings.intake.drop_dir

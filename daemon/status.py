@@ -40,7 +40,7 @@ def read_journal(settings: Settings) -> sqlite3.Connection | None:
 # Jobs that still wait for their printer.
 WAITING = frozenset({State.QUEUED, State.SUBMITTED, State.HELD, State.DEFERRED})
 # Held for a cause a person must fix (print_failures.py) before releasing the job.
-HELD_FOR_FIX = ("render.failed", "printer.refused")
+HELD_FOR_FIX = ("render.failed", "printer.refused", "printer.missing")
 STALE_S = 30  # a runtime file older than this means the daemon is not running
 SYNC_STUCK_S = 3600
 DISK_FREE_MIN = 0.05

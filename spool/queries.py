@@ -290,3 +290,13 @@ def invoice_history(conn: sqlite3.Connection, key: str) -> list[sqlite3.Row]:
         "SELECT seq, at, type, job_id, payload FROM events WHERE invoice_key = ?"
         " OR job_id IN (SELECT id FROM jobs WHERE invoice_key = ?) ORDER BY seq",
         (key, key)).fetchall()
+
+
+def jobs_of_other_printers(conn: sqlite3.Connection, printers: list[str],
+                           states: list[State]) -> list[sqlite3.Row]:
+    """Jobs in `states` routed to a printer the config no longer has."""
+    marks = ", ".join("?" * len(printers)) or "NULL"
+    return conn.execute(
+        f"SELECT * FROM jobs WHERE printer IS NOT NULL AND printer NOT IN ({marks})"
+        f" AND state IN ({', '.join('?' * len(states))}) ORDER BY source_seq, batch_index",
+        (*printers, *(s.value for s in states))).fetchall()

@@ -150,3 +150,22 @@ def test_check_config_command_exit_codes(tmp_path: Path) -> None:
     missing = subprocess.run([EXE, "--config", tmp_path / "none.toml", "check-config"],
                              capture_output=True, text=True)
     assert missing.returncode == 78 and "file not found" in missing.stderr
+
+
+def test_folders_that_resolve_to_one_are_refused(tmp_path: Path) -> None:
+    # A results folder that is the drop folder by another spelling would take its own
+    # result files as invoices, for ever (a red-team finding).
+    main = tmp_path / "printstation.toml"
+    main.write_text('[station]\nid = "S1"\ndata_dir = "data"\n'
+                    '[intake]\ndrop_dir = "inbox"\nresults_dir = "data/../inbox"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(main)
+    assert "must be different folders" in str(info.value)
+
+
+def test_log_fields_escape_control_characters() -> None:
+    from printstation.base.logs import kv
+
+    line = kv("job.incoming", file="a\rb\x1b[31mc\nd")
+    assert line == 'event=job.incoming file="a\\rb\\x1b[31mc\\nd"'
+    assert not any(ord(c) < 32 for c in line)

@@ -249,3 +249,34 @@ def test_head_office_holding_more_than_the_journal_stops_the_station(tmp_path) -
         station.stop()
     finally:
         receiver.stop()
+
+
+def test_jobs_of_a_printer_removed_at_a_restart_are_held_not_stranded(tmp_path) -> None:
+    from printstation.harness.drops import sample
+    from printstation.harness.kit import write_config
+
+    folder = tmp_path / "station"
+    two = """
+[printers.a]
+driver = "directory"
+path = "printed-a"
+stocks = ["vat-special"]
+
+[printers.b]
+driver = "directory"
+path = "not-a-folder"
+stocks = ["vat-ordinary"]
+"""
+    station = Station(folder, write_config(folder, printers=two))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "not-a-folder").write_text("a file: printer b cannot print")
+    with running(station):
+        drop_by_rename(station, "o.json", encode(sample("vat-ordinary", "00079001")))
+        wait_for(lambda: any(j["state"] == "queued" for j in station.jobs()),
+                 what="queued for printer b")
+    write_config(folder, printers=two.split("[printers.b]")[0])
+    with running(station):
+        wait_for(lambda: station.jobs()[0]["state"] == "held", what="held")
+        assert station.jobs()[0]["reason"] == "printer.missing"
+        check = station.cli("status", "--check")
+        assert check.returncode == 1 and "printer.missing" in check.stdout
