@@ -82,9 +82,12 @@ def backup(db_path: Path, archive_root: Path, dest: Path,
             snapshot = Path(private) / "journal.db"
             summary, expected = _snapshot(db_path, snapshot)
             mode = stat.S_IMODE(os.stat(db_path).st_mode) & 0o666
+            report.events = summary["events"]
+            # The archive first, the journal and its index last: a backup that fails on
+            # the way (a full medium) leaves DEST's previous journal and index together,
+            # never a new journal beside an old index.
+            _ArchiveCopy(report, dest_fd, expected, progress).run(archive_root)
             install(dest_fd, "journal.db", _read_chunks(snapshot), mode, dest / "journal.db")
-        report.events = summary["events"]
-        _ArchiveCopy(report, dest_fd, expected, progress).run(archive_root)
         doc = {"created_at": iso(utc_now()), "journal": {"path": "journal.db", **summary},
                "archive": "archive/", "files": report.index, "problems": report.problems}
         data = (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8")

@@ -253,3 +253,35 @@ def test_the_real_daemon_archive_backs_up_whole(station: Station, tmp_path: Path
     verify = subprocess.run([EXE, "--config", write_config(restored), "journal", "--verify"],
                             capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0 and verify.stdout.startswith("OK: "), verify.stdout
+
+
+def test_a_backup_that_fails_on_a_full_medium_keeps_the_last_one_whole(
+        tmp_path: Path) -> None:
+    # DEST on a small tmpfs: the first backup fits, the second (a large archived file
+    # added since) does not. DEST must keep the first backup's journal and index together.
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run this test: needs root to mount a tmpfs")
+        pytest.skip("needs root to mount a small tmpfs")
+    station = Archived(tmp_path / "st")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs",
+                              str(dest)], capture_output=True, text=True)
+    assert mounted.returncode == 0, mounted.stderr
+    try:
+        assert station.backup(dest).problems == []
+        first = (dest / "journal.db").read_bytes()
+        journal = Journal(station.data / "journal.db", "TEST-001")
+        try:
+            station.print_one(journal, "S9", os.urandom(3 << 20))
+        finally:
+            journal.close()
+        with pytest.raises((BackupFailed, OSError)):
+            station.backup(dest)
+        assert (dest / "journal.db").read_bytes() == first
+        with sqlite3.connect(dest / "journal.db") as conn:
+            last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        assert index_of(dest)["journal"]["last_seq"] == last
+    finally:
+        subprocess.run(["umount", "-l", str(dest)], check=True)
