@@ -23,6 +23,7 @@ from printstation.base.durable import (
     fsync_dir,
     remove_stale_temps,
     rename_new,
+    same_file,
 )
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -211,6 +212,18 @@ class SpoolDir:
                     return True
             except OSError:
                 continue
+        # A file claimed by copying (another user's, or hard-linked) has an inode of its
+        # own: its drop name is the one in the spool name, if it still holds the same
+        # bytes. Left behind, it would be taken again as a second file.
+        original = drop_dir / spool_name.partition("--")[2]
+        try:
+            if original.name and os.path.isfile(original) and \
+                    same_file(original, self.root / spool_name):
+                os.unlink(original)
+                fsync_dir(drop_dir)
+                return True
+        except OSError:
+            pass
         return False
 
     def orphans(self, known: set[str]) -> list[tuple[str, str, str]]:

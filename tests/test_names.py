@@ -660,3 +660,23 @@ def test_a_drop_folder_that_will_not_let_go_is_reported_once_and_not_looped(
     account(st, [("stuck.json", data), ("sticky.json", other)])
     verify(st)
 
+
+
+def test_a_copy_claim_cut_short_by_a_crash_lets_go_of_the_drop_name(tmp_path: Path) -> None:
+    # Files of other users are copied into the spool (a new inode): after a crash between
+    # the copy and the unlink, start-up finds the drop name by name and bytes, not inode.
+    from printstation.spool import SpoolDir
+
+    spool = SpoolDir(tmp_path / "data")
+    spool.create()
+    drop = tmp_path / "inbox"
+    drop.mkdir()
+    (drop / "a.json").write_bytes(b'{"x": 1}')
+    (drop / "b.json").write_bytes(b'{"x": 2}')
+    (spool.root / "2611290000000001--a.json").write_bytes(b'{"x": 1}')
+    (spool.root / "2611290000000002--b.json").write_bytes(b'{"other": 1}')
+    assert spool.finish_claim("2611290000000001--a.json", drop)
+    assert not (drop / "a.json").exists()
+    # Other bytes under the name: a different file, left alone.
+    assert not spool.finish_claim("2611290000000002--b.json", drop)
+    assert (drop / "b.json").exists()
