@@ -16,8 +16,12 @@ import sqlite3
 import subprocess
 from contextlib import closing
 
+import pytest
+
 from printstation.harness.kit import EXE, Station, drop_by_rename, invoice, running, wait_for
 from printstation.spool import Journal, connect, verify_chain
+
+pytestmark = pytest.mark.e2e  # each runs the real daemon or CLI
 
 CODE = invoice()["code"]
 

@@ -17,6 +17,8 @@ from printstation.config import load_settings
 from printstation.daemon import control
 from printstation.harness.kit import Station, running, write_config
 
+pytestmark = pytest.mark.e2e  # each runs the real daemon or CLI
+
 
 def settings_of(station: Station):
     return load_settings(station.config)

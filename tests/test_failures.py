@@ -184,6 +184,7 @@ def test_a_deferred_job_comes_back_when_due_and_fails_after_max_attempts(
 NARROW_REMARKS = re.compile(r"^remarks = \{[^}]*\}$", re.M)
 
 
+@pytest.mark.e2e
 def test_a_reload_that_makes_a_queued_job_unrenderable_holds_it_and_the_next_prints(
         tmp_path: Path) -> None:
     """Job 1 was valid when read; a reload narrows the field it fills, so it can no
@@ -380,6 +381,7 @@ def test_cups_answers_are_sorted_into_printer_job_temporary_and_job_permanent(
         printer.close()
 
 
+@pytest.mark.e2e
 def test_a_runner_whose_setup_fails_is_retried_shown_unhealthy_then_recovers(
         tmp_path: Path) -> None:
     station = Station(tmp_path, write_config(tmp_path))
@@ -508,6 +510,7 @@ def test_spool_files_without_a_row_or_of_a_finished_file_are_orphans(tmp_path: P
     assert not health.healthy([], settings, later)
 
 
+@pytest.mark.e2e
 def test_an_orphaned_spool_file_makes_status_check_fail_naming_it(tmp_path: Path) -> None:
     station = Station(tmp_path, write_config(tmp_path))
     clock = tmp_path / "clock"

@@ -30,6 +30,8 @@ from printstation.harness.kit import (
 )
 from printstation.spool import Journal, Outcome, State, operations
 
+pytestmark = pytest.mark.e2e  # each runs the real daemon or CLI
+
 PRINTERS = """
 [printers.front]
 driver = "directory"
