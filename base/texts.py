@@ -154,6 +154,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "status.up": ("正常", "up"), "status.down": ("故障", "DOWN"),
     "status.waiting": ("等待 {n}", "waiting {n}"),
     "validate.ok": ("有效", "OK"), "validate.invalid": ("无效", "INVALID"),
+    "preview.done": ("预览：{path}（{pages} 页{first}）",
+                     "preview: {path} ({pages} page(s){first})"),
+    "preview.first": ("，仅第 1 页", ", first page only"),
     "status.ok": ("正常", "OK"), "status.unhealthy": ("异常：{problem}", "UNHEALTHY: {problem}"),
     # -- errors: one template per class (SPEC §3; the exit code stays the class's) ------
     "error.StationError": ("操作未完成：{}", "{}"),

@@ -81,8 +81,9 @@ def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,
             raise Unavailable(str(exc)) from None
     else:
         atomic_write(output, document)
-    print(f"preview: {output} ({len(pages)} page{'s' if len(pages) > 1 else ''}"
-          f"{', first page only' if output.suffix.lower() == '.png' and len(pages) > 1 else ''})")
+    first = catalog.say("preview.first") if output.suffix.lower() == ".png" and \
+        len(pages) > 1 else ""
+    print(catalog.say("preview.done", path=output, pages=len(pages), first=first))
     return _report(problems) if problems else EXIT_OK
 
 
