@@ -36,6 +36,8 @@ from printstation.spool.identity import (
     verify_chain,
 )
 
+from .instance import InstanceLock
+
 STAMP_NAME = "journal.stamp"
 RECOVERY = ("restore a backup with `printstation journal restore BACKUP`, or, if the "
             "history is truly gone, start anew with `printstation run --new-journal` "
@@ -114,13 +116,13 @@ def _against(conn: sqlite3.Connection, stamp: Stamp | None, evidence: str | None
     except sqlite3.DatabaseError as exc:
         return f"it cannot be read as a journal ({exc})"
     if stamp is None:
-        if found.events == 0 and evidence:
+        if found.seq == 0 and evidence:
             return f"it holds no events but the station has a history ({evidence})"
         return _chain(conn)
     if found.journal_id and found.journal_id != stamp.journal_id:
         return (f"it is another journal (id {found.journal_id}, expected "
                 f"{stamp.journal_id})")
-    if found.events == 0 and stamp.seq > 0:
+    if found.seq == 0 and stamp.seq > 0:
         return f"it holds no events, but the station's last event was seq {stamp.seq}"
     if found.seq < stamp.seq:
         return (f"it ends at seq {found.seq}, older than the station's last event seq "
@@ -233,8 +235,6 @@ def restore(data_dir: Path, station: str, backup: Path, operator: str,
     replaces is set aside, never deleted. The restored journal's first new event says
     what was restored, by whom, and which history it replaced; the stamp moves to it.
     """
-    from .instance import InstanceLock
-
     shown = shown_as or backup
     lock = InstanceLock(data_dir / "printstation.pid")
     lock.acquire(data_dir)

@@ -21,18 +21,15 @@ from .states import InvoiceState
 @dataclass(frozen=True)
 class Tail:
     journal_id: str
-    seq: int       # last event's seq; 0 when there is none
+    seq: int       # last event's seq; 0 when there is none (seq starts at 1)
     hash: str      # last event's hash; "" when there is none
-    events: int    # how many events the journal holds
 
 
 def tail(conn: sqlite3.Connection) -> Tail:
     """The journal's id and last event (read-only: an id is given by `ensure_id`)."""
     found = conn.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()
     last = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-    count = conn.execute("SELECT count(*) FROM events").fetchone()[0]
-    return Tail(found[0] if found else "", last[0] if last else 0,
-                last[1] if last else "", count)
+    return Tail(found[0] if found else "", last[0] if last else 0, last[1] if last else "")
 
 
 def ensure_id(conn: sqlite3.Connection) -> str:
@@ -94,32 +91,33 @@ def schema_problems(conn: sqlite3.Connection) -> list[str]:
             for kind, name, _ in sorted(found - wanted, key=lambda r: (r[0], r[1]))]
 
 
+# What the hash-chained events prove must be in the tables: (what is missing, a query
+# giving how many and the first one).
+_DERIVED = (
+    ("printed invoice(s) missing from its invoices table",
+     "SELECT count(*), min(e.invoice_key) FROM events e WHERE e.type = 'job.printed'"
+     " AND e.invoice_key IS NOT NULL"
+     " AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.key = e.invoice_key)"),
+    ("job(s) of its events missing from its jobs table",
+     "SELECT count(*), min(e.job_id) FROM events e WHERE e.job_id IS NOT NULL"
+     " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.job_id)"
+     " AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.id = e.job_id)"),
+    ("invoice(s) voided with no invoice.voided event",
+     "SELECT count(*), min(i.key) FROM invoices i WHERE i.state = '"
+     + InvoiceState.VOIDED.value + "' AND NOT EXISTS (SELECT 1 FROM events e"
+     " WHERE e.type = 'invoice.voided' AND e.invoice_key = i.key)"),
+)
+
+
 def derived_problems(conn: sqlite3.Connection) -> list[str]:
     """Rows the events say exist but the tables lack: the tables that stop an invoice
     printing twice (invoices, jobs) must agree with the hash-chained events, which are
     the record nobody can edit unseen."""
     found = []
-    missing = conn.execute(
-        "SELECT count(*), min(e.invoice_key) FROM events e WHERE e.type = 'job.printed'"
-        " AND e.invoice_key IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.key = e.invoice_key)").fetchone()
-    if missing[0]:
-        found.append(f"{missing[0]} printed invoice(s) missing from its invoices table "
-                     f"(first: {missing[1]})")
-    missing = conn.execute(
-        "SELECT count(*), min(e.job_id) FROM events e WHERE e.job_id IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = e.job_id)"
-        " AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.id = e.job_id)").fetchone()
-    if missing[0]:
-        found.append(f"{missing[0]} job(s) of its events missing from its jobs table "
-                     f"(first: {missing[1]})")
-    unvoided = conn.execute(
-        "SELECT count(*), min(i.key) FROM invoices i WHERE i.state = ?"
-        " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.type = 'invoice.voided'"
-        " AND e.invoice_key = i.key)", (InvoiceState.VOIDED.value,)).fetchone()
-    if unvoided[0]:
-        found.append(f"{unvoided[0]} invoice(s) voided with no invoice.voided event "
-                     f"(first: {unvoided[1]})")
+    for what, query in _DERIVED:
+        count, first = conn.execute(query).fetchone()
+        if count:
+            found.append(f"{count} {what} (first: {first})")
     return found
 
 

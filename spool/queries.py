@@ -114,19 +114,26 @@ def job_events(conn: sqlite3.Connection, job_id: str) -> list[sqlite3.Row]:
                         " ORDER BY seq", (job_id,)).fetchall()
 
 
+def _between(column: str, since: str | None, until: str | None) -> tuple[list[str], list]:
+    """WHERE clauses and parameters for `since <= column < until` (either may be open)."""
+    where: list[str] = []
+    params: list = []
+    if since:
+        where.append(f"{column} >= ?")
+        params.append(since)
+    if until:
+        where.append(f"{column} < ?")
+        params.append(until)
+    return where, params
+
+
 def events_matching(conn: sqlite3.Connection, invoice: str | None, since: str | None,
                     until: str | None) -> Iterator[sqlite3.Row]:
     """Events in seq order, streamed: of one invoice, and from `since` up to `until` (UTC)."""
-    where, params = [], []
+    where, params = _between("at", since, until)
     if invoice:
         where.append("invoice_key = ?")
         params.append(invoice)
-    if since:
-        where.append("at >= ?")
-        params.append(since)
-    if until:
-        where.append("at < ?")
-        params.append(until)
     sql = "SELECT * FROM events" + (f" WHERE {' AND '.join(where)}" if where else "") + \
         " ORDER BY seq"
     return conn.execute(sql, params)
@@ -244,8 +251,7 @@ def invoices_found(conn: sqlite3.Connection, typed: str | None = None, suffix: s
     """Invoices printed here (SPEC §3 `invoices`), by print time: matching a typed number,
     a buyer's name or taxpayer id (a part of either), printed from `since` up to `until`
     (UTC), in one state."""
-    where: list[str] = []
-    params: list = []
+    where, params = _between("printed_at", since, until)
     if typed is not None:
         sql, more = _number_filter("key", typed, suffix, code)
         where.append(sql)
@@ -254,12 +260,6 @@ def invoices_found(conn: sqlite3.Connection, typed: str | None = None, suffix: s
         where.append("(instr(lower(coalesce(buyer_name, '')), lower(?)) > 0"
                      " OR instr(upper(coalesce(buyer_tin, '')), upper(?)) > 0)")
         params += [buyer, buyer]
-    if since:
-        where.append("printed_at >= ?")
-        params.append(since)
-    if until:
-        where.append("printed_at < ?")
-        params.append(until)
     if state:
         where.append("state = ?")
         params.append(state)
