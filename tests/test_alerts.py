@@ -161,9 +161,12 @@ def test_printer_sync_and_paper_incidents_alert_once_and_once_more_when_over(
             check = station.cli("status", "--check").stdout
             assert "printer front is down: 已暂停 / paused (paused)" in check, check
             # The same in the metrics, written where [metrics] path says.
+            # The metrics file is rewritten every few seconds: wait for one written after
+            # both the printer stopped and sync halted.
             wait_for(lambda: metric(tmp_path, "printstation_printer_state",
-                                    printer="front", state="stopped") == 1,
-                     what="the printer stopped in the metrics")
+                                    printer="front", state="stopped") == 1
+                     and metric(tmp_path, "printstation_sync_state", state="halted") == 1,
+                     what="the printer stopped and sync halted in the metrics")
             assert metric(tmp_path, "printstation_paper_sheets_free", printer="front",
                           stock="vat-special") == 3
             assert metric(tmp_path, "printstation_sync_state", state="halted") == 1
