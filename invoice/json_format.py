@@ -91,7 +91,7 @@ def build_invoice(obj: Any) -> tuple[Invoice | None, list[Problem]]:
     lines = b.lines(obj)
     totals = [b.money(obj, k, required=True) for k in ("total_amount", "total_tax", "total")]
     extras = {k: b.text(obj, k) for k in ("total_words", "check_code", "machine_no", "cipher",
-                                          "remarks", "payee", "reviewer", "drawer")}
+                                          "remarks", "payee", "reviewer", "drawer", "title")}
     printer = obj.get("printer")
     if printer is not None and not isinstance(printer, str):
         b.wrong("printer", "a string or null", "字符串或 null", printer)

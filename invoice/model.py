@@ -53,6 +53,9 @@ class Invoice:
     reviewer: str = ""
     drawer: str = ""
     printer: str | None = None
+    # The title as issued (电子发票（增值税专用发票） or （普通发票）), printed on plain-paper
+    # e-invoices; "" prints the stock's own title.
+    title: str = ""
 
     @property
     def key(self) -> str:
@@ -79,7 +82,7 @@ class Invoice:
             "total_amount": str(self.total_amount), "total_tax": str(self.total_tax),
             "total": str(self.total), "total_words": self.total_words,
             "remarks": self.remarks, "payee": self.payee, "reviewer": self.reviewer,
-            "drawer": self.drawer, "printer": self.printer,
+            "drawer": self.drawer, "printer": self.printer, "title": self.title,
         }
 
 

@@ -36,9 +36,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pdf.encrypted": ("PDF 已加密，无法打印。", "The PDF is encrypted and cannot be printed."),
     "pdf.pages": ("PDF 有 {found} 页，最多 {expected} 页。",
                   "The PDF has {found} pages; at most {expected} are printed."),
-    "pdf.page_size": ("PDF 页面 {found} 毫米，超出纸张 {expected} 毫米；按原尺寸打印会被裁切。",
-                      "The PDF page is {found} mm, larger than the paper, {expected} mm; "
-                      "printed at 100% it would be cut off."),
+    "pdf.page_size": ("页面内容 {found} 毫米，按原尺寸（100%）横放竖放都放不进纸张 {expected} 毫米，"
+                      "未打印。请让开票方重新导出标准尺寸的发票，或请 IT 在 [stocks.einvoice] "
+                      "中配置更大的纸张（如 A4）。",
+                      "The page's content is {found} mm and does not fit the paper, {expected} "
+                      "mm, at 100% either way round; it was not printed. Ask the issuer for a "
+                      "standard-size copy, or have IT configure larger plain paper (e.g. A4) "
+                      "for stock einvoice."),
+    "parse.ofd": ("OFD 无法读取：{detail_zh}", "The OFD cannot be read: {detail}"),
+    "parse.zip": ("压缩文件无法读取：{detail_zh}", "The zip cannot be read: {detail}"),
+    "zip.unsafe": ("压缩文件不安全，未解压：{detail_zh}",
+                   "The zip is unsafe and was not extracted: {detail}"),
+    "zip.contents": ("压缩文件应只含同一张发票的 XML、PDF 或 OFD：{detail_zh}",
+                     "A zip must hold one invoice as XML, PDF or OFD and nothing else: "
+                     "{detail}"),
+    "ofd.external": ("OFD 引用了文件之外的资源（{detail_zh}），未打印。",
+                     "The OFD refers to resources outside itself ({detail}); it was not "
+                     "printed."),
+    "bundle.mismatch": ("压缩包中的文件不是同一张发票：{detail_zh}",
+                        "The bundle's files are not the same invoice: {detail}"),
+    "file.not_invoice": ("不是已开具的发票（{detail_zh}），未打印。",
+                         "This is not an issued invoice ({detail}); it was not printed."),
     "schema.missing": ("缺少必填项。{detail_zh}", "A required field is missing. {detail}"),
     "schema.type": ("类型错误：应为{expected_zh}，实际为 {found}。",
                     "Wrong type: expected {expected}, found {found}."),
