@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES: list[tuple[str, list[str]]] = [
     ("validate_speed.py", []),
     ("jail_overhead.py", []),
+    ("read_formats.py", []),
     ("render_speed.py", []),
     ("pickup.py", ["--backlog", "10000"]),
     ("cups_latency.py", []),

@@ -28,10 +28,11 @@ from printstation.base.errors import (
 )
 from printstation.config import Settings
 from printstation.daemon import status as report
-from printstation.daemon.checks import Checked, check_file
+from printstation.daemon.checks import Checked, Entry, check_file
 from printstation.daemon.context import Context
 from printstation.invoice import Problem, problem
 from printstation.spool import State, queries
+from printstation.spool.journal import invoice_record
 from printstation.spool.states import InvoiceState
 
 from . import actions, catalog, tables
@@ -298,3 +299,13 @@ def check(name: str, data: bytes, ctx: Context, conn: sqlite3.Connection | None)
                        job=row["id"]) if row else None
 
     return check_file(name, data, ctx, taken)
+
+
+def journaled(entry: Entry) -> dict:
+    """An invoice of `validate --json`: what the journal would keep of it (so a clerk can
+    check a PDF was read right), and its problems."""
+    record = invoice_record(entry.to_dict()) if entry.key else None
+    fields = ("code", "number", "date", "total_amount", "total_tax", "total")
+    found = {name: (record or {}).get(name) or None for name in fields}
+    return {"invoice": entry.key or None, "kind": entry.kind, **found,
+            "errors": [p.to_dict() for p in entry.problems]}

@@ -243,9 +243,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         reports.append({
             "file": display_name(name), "valid": checked.valid,
             "errors": [p.to_dict() for p in checked.file_problems],
-            "invoices": [{"invoice": e.key or None, "kind": e.kind,
-                          "errors": [p.to_dict() for p in e.problems]}
-                         for e in checked.entries],
+            "invoices": [invoices.journaled(e) for e in checked.entries],
         })
     if args.json:
         print(json.dumps(reports, ensure_ascii=False, indent=2))

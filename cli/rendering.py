@@ -15,6 +15,7 @@ from printstation.base.errors import EXIT_BAD, EXIT_OK, ConfigInvalid, Unavailab
 from printstation.config import ConfigError, PrinterSettings, Settings, Stock, load_settings
 from printstation.config.schema import Invalid, offsets
 from printstation.daemon import control
+from printstation.daemon.asis_print import printable
 from printstation.daemon.checks import check_file, read_limited, route
 from printstation.daemon.context import Context
 from printstation.drivers import (
@@ -55,8 +56,15 @@ def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,
     problems: list[Problem] = []
     for entry in checked.entries:
         problems += entry.problems
-        if entry.pdf is not None:
-            pages.append(data)
+        if entry.asis is not None:
+            # Placed on the paper exactly as the daemon prints it.
+            plain = ctx.stocks["einvoice"]
+            try:
+                pages.append(printable(data, entry.asis.to_dict(),
+                                       (plain.width_mm, plain.height_mm)))
+            except Exception as exc:
+                # The reader found its pages fit; drawing them failed (a broken font).
+                print(f"{file}: {exc}", file=sys.stderr)
             continue
         invoice = entry.invoice
         if invoice is None:
@@ -81,9 +89,13 @@ def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,
             raise Unavailable(str(exc)) from None
     else:
         atomic_write(output, document)
+    from pypdf import PdfReader
+
+    # Pages, not documents: one e-invoice may continue on several.
+    count = len(PdfReader(io.BytesIO(document)).pages)
     first = catalog.say("preview.first") if output.suffix.lower() == ".png" and \
-        len(pages) > 1 else ""
-    print(catalog.say("preview.done", path=output, pages=len(pages), first=first))
+        count > 1 else ""
+    print(catalog.say("preview.done", path=output, pages=count, first=first))
     return _report(problems) if problems else EXIT_OK
 
 

@@ -17,13 +17,16 @@ from typing import Any
 
 from printstation.base.units import PT_MM
 
-# The invoice fields a layout may place, and the item-table columns.
+# The invoice fields a layout may place, and the item-table columns. Two are texts of the
+# page rather than of the invoice, for plain paper whose lines continue on further pages:
+# `page` (共N页 第M页, printed only when there are several pages) and `total_label` (合计
+# on the last page, 小计 above the page's own sums on the pages before it).
 FIELD_NAMES = frozenset({
     "title", "code", "number", "date", "check_code", "machine_no", "cipher",
     "buyer.name", "buyer.tin", "buyer.address_phone", "buyer.bank_account",
     "seller.name", "seller.tin", "seller.address_phone", "seller.bank_account",
     "total_amount", "total_tax", "total_words", "total", "remarks",
-    "payee", "reviewer", "drawer",
+    "payee", "reviewer", "drawer", "page", "total_label",
 })
 COLUMN_NAMES = frozenset({"name", "spec", "unit", "quantity", "unit_price", "amount", "rate",
                           "tax"})

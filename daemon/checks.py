@@ -19,10 +19,10 @@ from pathlib import Path
 
 from printstation.config import Settings
 from printstation.drivers import layout_problems
+from printstation.drivers.place import fits
 from printstation.invoice import (
-    PAPER_KINDS,
+    AsIs,
     Invoice,
-    PdfInvoice,
     Problem,
     problem,
     validate,
@@ -32,8 +32,6 @@ from printstation.invoice.limits import MAX_PROBLEMS
 from .context import Context
 from .jail import read_jailed
 
-# A page may exceed the paper by this much (rounding in converters) and still print whole.
-PAGE_SLACK_MM = 1.0
 _WHAT = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO", stat.S_IFSOCK: "socket",
          stat.S_IFCHR: "character device", stat.S_IFBLK: "block device"}
 _ERRNO_ZH = {errno.EACCES: "权限不足", errno.EPERM: "不允许的操作"}
@@ -41,24 +39,33 @@ _ERRNO_ZH = {errno.EACCES: "权限不足", errno.EPERM: "不允许的操作"}
 
 @dataclass
 class Entry:
-    """One invoice of a file: the model (or what a PDF says) and its problems."""
+    """One invoice of a file: the model, what prints as it looks, or both; its problems."""
 
     invoice: Invoice | None
-    pdf: PdfInvoice | None
+    asis: AsIs | None
     problems: list[Problem]
 
     @property
     def key(self) -> str:
-        source = self.invoice or self.pdf
+        source = self.invoice or self.asis
         return source.key if source is not None else ""
 
     @property
     def kind(self) -> str | None:
-        return self.invoice.kind if self.invoice else "einvoice" if self.pdf else None
+        return self.invoice.kind if self.invoice else "einvoice" if self.asis else None
+
+    def to_dict(self) -> dict:
+        """What is journaled: the invoice's data, and the pages to print as they look
+        (`print` beside the data of a bundle, the whole document for a PDF or OFD)."""
+        if self.invoice is None:
+            return self.asis.to_dict() if self.asis else {}
+        doc = self.invoice.to_dict()
+        if self.asis is not None:
+            doc["print"] = self.asis.to_dict()
+        return doc
 
     def to_json(self) -> str:
-        doc = self.invoice.to_dict() if self.invoice else self.pdf.to_dict() if self.pdf else {}
-        return json.dumps(doc, ensure_ascii=False)
+        return json.dumps(self.to_dict(), ensure_ascii=False)
 
 
 @dataclass
@@ -86,17 +93,16 @@ def check_file(name: str, data: bytes, ctx: Context,
     result = Checked()
     seen: set[str] = set()
     for item in read.items:
-        entry = Entry(item.invoice, item.pdf, list(item.problems))
+        entry = Entry(item.invoice, item.asis, list(item.problems))
         if item.invoice is not None:
             entry.problems += validate(item.invoice, ctx.rules(), ctx.today())
             entry.problems += _seller(item.invoice, ctx.settings)
-            entry.problems += _fits_layout(item.invoice, ctx)
             stock = ctx.stocks.get(item.invoice.kind)
             if stock is not None and not entry.problems:
                 # Only a valid invoice is laid out: text decided to fit prints unclipped.
                 entry.problems += layout_problems(item.invoice, stock)
-        if item.pdf is not None:
-            entry.problems += _pdf_fits(item.pdf, ctx)
+        if item.asis is not None:
+            entry.problems += _ink_fits(item.asis, ctx)
         if entry.key:
             duplicate = taken(entry.key) if entry.key not in seen else problem(
                 "invoice.duplicate", "number", key=entry.key, at="-", job="(this file)")
@@ -108,17 +114,6 @@ def check_file(name: str, data: bytes, ctx: Context,
         del entry.problems[MAX_PROBLEMS:]
         result.entries.append(entry)
     return result
-
-
-def _fits_layout(invoice: Invoice, ctx: Context) -> list[Problem]:
-    """Every line needs a row on the form: more would be silently cut off the page."""
-    stock = ctx.stocks.get(invoice.kind)
-    rows = stock.items.rows if stock is not None and stock.items is not None else None
-    if rows is None or len(invoice.lines) <= rows or invoice.kind in PAPER_KINDS:
-        return []  # paper kinds are already held to their 8 lines by the rules
-    return [problem("line.count", "lines", found=len(invoice.lines),
-                    expected=f"at most {rows}, the rows of the {stock.name} layout",
-                    expected_zh=f"最多 {rows} 行（{stock.name} 版式的行数）")]
 
 
 def read_limited(path: Path, max_mb: int) -> bytes | Problem:
@@ -183,13 +178,15 @@ def _unreadable(exc: OSError) -> Problem:
                    detail_zh=f"{name}：{_ERRNO_ZH.get(exc.errno or 0, exc.strerror)}")
 
 
-def _pdf_fits(pdf: PdfInvoice, ctx: Context) -> list[Problem]:
-    """A PDF prints at 100% on plain e-invoice paper: every page must fit on it."""
+def _ink_fits(asis: AsIs, ctx: Context) -> list[Problem]:
+    """A page prints at 100 % on the plain e-invoice paper, upright or turned: each page's
+    ink must fit one way or the other (SPEC §6)."""
     stock = ctx.stocks["einvoice"]
     paper = (stock.width_mm, stock.height_mm)
-    for width, height in pdf.page_mm:
-        if width > paper[0] + PAGE_SLACK_MM or height > paper[1] + PAGE_SLACK_MM:
-            return [problem("pdf.page_size", found=f"{width:g} × {height:g}",
+    for left, top, right, bottom in asis.ink_mm:
+        ink = (right - left, bottom - top)
+        if fits(*ink, paper) is None:
+            return [problem("pdf.page_size", found=f"{ink[0]:.1f} × {ink[1]:.1f}",
                             expected=f"{paper[0]:g} × {paper[1]:g}")]
     return []
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import stat
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from printstation.base.durable import open_regular
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
 HEAD = 4096
 TAIL = 1024
+# A zip's end record is 22 bytes plus a comment of at most 65,535.
+ZIP_TAIL = 22 + 65535
 _CHUNK = 1 << 20
 # What the last bytes of a whole file of each kind look like (JSON: before parsing it).
 _JSON_END = (b"}", b"]")
@@ -57,7 +60,7 @@ def complete_by_content(path: Path, name: str, max_bytes: int = 20 << 20,
     `expect` (a `signature`), for a file that is no longer the one the caller looked at.
     """
     ext = os.path.splitext(name)[1].lower()
-    if ext not in (".pdf", ".xml", ".json"):
+    if ext not in (".pdf", ".xml", ".json", ".ofd", ".zip"):
         return False
     try:
         fd, st = open_regular(path)
@@ -67,6 +70,8 @@ def complete_by_content(path: Path, name: str, max_bytes: int = 20 << 20,
         size = st.st_size
         if size > max_bytes or (expect is not None and signature(st) != expect):
             return False
+        if ext in (".ofd", ".zip"):
+            return _zip_whole(_read_at(fd, max(0, size - ZIP_TAIL), ZIP_TAIL), size)
         tail = _read_at(fd, max(0, size - TAIL), TAIL).rstrip()
         if ext == ".pdf":
             return tail.endswith(b"%%EOF")
@@ -88,6 +93,19 @@ def complete_by_content(path: Path, name: str, max_bytes: int = 20 << 20,
         except (UnicodeDecodeError, ValueError, RecursionError):
             continue
     return False
+
+
+def _zip_whole(tail: bytes, size: int) -> bool:
+    """A zip (OFD is one) is whole when its end record closes the file and its central
+    directory ends where that record begins: a zip writer writes both last."""
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return False
+    end = size - len(tail) + at
+    directory_size, directory_at, comment = struct.unpack("<IIH", tail[at + 12:at + 22])
+    if directory_at == 0xFFFFFFFF:
+        return False  # zip64: rare for invoices; the settle time decides
+    return end + 22 + comment == size and directory_at + directory_size == end
 
 
 def file_digest(path: Path) -> tuple[str | None, int | None]:

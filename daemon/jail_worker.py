@@ -9,6 +9,7 @@ the file, not the daemon.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -77,6 +78,10 @@ def main(argv: list[str]) -> None:
     # Readers' warnings (pypdf's about damaged files) would reach the daemon's log
     # unformatted; the verdict says what matters.
     logging.disable(logging.CRITICAL)
+    # The readers the daemon imports only when needed are loaded here before any limit is
+    # armed, so that a file's CPU and memory budget measures the file, not the imports.
+    for reader in ("pdf_read", "ofd_read", "bundle"):
+        importlib.import_module(f"printstation.invoice.{reader}")
     _serve(Connection(inbound, writable=False), Connection(outbound, readable=False))
 
 

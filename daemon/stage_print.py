@@ -38,6 +38,7 @@ from printstation.spool import State, paper, queries
 
 from . import offline
 from . import print_failures as failures
+from .asis_print import asis_of, printable
 from .context import Context
 from .crash import crash_point
 from .prerender import AHEAD, Ahead, Args, RenderPool
@@ -148,7 +149,7 @@ class PrintRunner(JournalRunner):
         for job in upcoming[1:]:
             if not self.ahead.pending(job["id"]):
                 doc = json.loads(job["invoice_json"])
-                if doc.get("format") != "pdf":
+                if asis_of(doc) is None:
                     try:
                         args = self.render_args(job, doc)
                     except LookupError:
@@ -187,10 +188,15 @@ class PrintRunner(JournalRunner):
         atomic_write(self.ctx.spool.archive_dir(claimed) / f"{job['id']}.pdf", pdf)
 
     def document(self, job: sqlite3.Row, doc: dict) -> tuple[bytes, str, tuple[float, float]]:
-        """The PDF to print, its stock and the offset used: rendered, or a PDF as it is."""
-        if doc.get("format") == "pdf":
-            # An e-invoice PDF prints at 100% as it came, on plain paper: no offset.
-            return self.ctx.spool.path(job["spool_name"]).read_bytes(), "einvoice", (0.0, 0.0)
+        """The PDF to print, its stock and the offset used: rendered, or as it looks."""
+        asis = asis_of(doc)
+        if asis is not None:
+            # An e-invoice PDF or OFD prints at 100 % as it looks, on plain paper, placed
+            # by its ink: no calibration offset.
+            stock = self.ctx.stocks["einvoice"]
+            data = self.ctx.spool.path(job["spool_name"]).read_bytes()
+            return printable(data, asis, (stock.width_mm, stock.height_mm)), stock.name, \
+                (0.0, 0.0)
         args = self.render_args(job, doc)
         _, stock, offset, title = args
         pdf = self.ahead.take(job["id"], args) if self.ahead is not None else None
@@ -203,7 +209,7 @@ class PrintRunner(JournalRunner):
         reason it must wait (as its `paper.mismatch` detail)."""
         mode = self.printer.paper_check
         stock = self.ctx.stocks.get(doc.get("kind", "einvoice"))
-        if mode == "off" or doc.get("format") == "pdf" or stock is None or stock.plain_paper:
+        if mode == "off" or asis_of(doc) is not None or stock is None or stock.plain_paper:
             return None
         sheet = paper.next_free(self.journal.conn, self.printer.name, stock.name)
         invoice = paper.Sheet(doc.get("code", ""), doc["number"])
@@ -305,8 +311,8 @@ class PrintRunner(JournalRunner):
                 return
         crash_point("after_create_held")
         pdf_sha256 = hashlib.sha256(pdf).hexdigest()
-        if doc.get("format") != "pdf":
-            self.archive_render(job, pdf)
+        # Kept for every job, a placed PDF too: the page as printed, not as it came.
+        self.archive_render(job, pdf)
         with self.journal.transaction() as c:
             self.journal.transition(
                 job["id"], State.SUBMITTED, cups_job_id=external_id,

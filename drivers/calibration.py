@@ -41,7 +41,7 @@ FIELD_LABELS = {
     "seller.address_phone": "销售方地址、电话", "seller.bank_account": "销售方开户行及账号",
     "total_amount": "合计金额", "total_tax": "合计税额", "total_words": "价税合计（大写）",
     "total": "价税合计（小写）", "remarks": "备注", "payee": "收款人", "reviewer": "复核",
-    "drawer": "开票人",
+    "drawer": "开票人", "page": "页码（共N页 第M页）", "total_label": "合计／小计",
 }
 COLUMN_LABELS = {
     "name": "货物或应税劳务、服务名称", "spec": "规格型号", "unit": "单位", "quantity": "数量",

@@ -61,6 +61,11 @@ def wrap(text: str, font: str, size: float, width_pt: float) -> list[str]:
 def fit_text(text: str, spec: FieldSpec, font: str) -> Fitted | None:
     width = spec.width * mm
     paragraphs = text.splitlines() or [""]
+    # Most texts fit on one line at the field's own size: one measurement decides them
+    # (the loop below would say the same, after building the list of sizes).
+    if len(paragraphs) == 1 and spec.size >= MIN_SIZE - 1e-9 and \
+            stringWidth(paragraphs[0], font, spec.size) <= width:
+        return Fitted(spec.size, (paragraphs[0],))
     for size in _sizes(spec):
         if len(paragraphs) <= max_lines(spec, size) and \
                 all(stringWidth(p, font, size) <= width for p in paragraphs):

@@ -1,25 +1,26 @@
-"""Render an invoice onto its stock: a one-page PDF of exactly the stock's size.
+"""Render an invoice onto its stock: a PDF whose every page is exactly the stock's size.
 
-The page's MediaBox is the stock in its natural orientation with no /Rotate, and the
-printer's calibration offset is applied here, inside the drawing, never through CUPS
-options (TECH.md: CUPS rounds, rotates or swaps sizes). On pre-printed stock only the
-data is drawn; plain-paper stock (e-invoice) draws its own form; a preview may draw the
+Each page's MediaBox is the stock in its natural orientation with no /Rotate, and the
+printer's calibration offset is applied here, inside the drawing of every page, never
+through CUPS options (TECH.md: CUPS rounds, rotates or swaps sizes). On pre-printed stock
+only the data is drawn, on one page; plain-paper stock (e-invoice) draws its own form and
+continues an invoice's lines on further pages (`render_pages`); a preview may draw the
 blank form under pre-printed stock (`background`), at its nominal place.
 """
 
 from __future__ import annotations
 
 import io
-from decimal import Decimal
 
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from printstation.config import FieldSpec, FormSpec, Stock
-from printstation.invoice import Invoice, Line, Problem, problem
+from printstation.invoice import Invoice, Problem, problem
 
 from .fit import Fitted, cipher_rows, fit_cipher, fit_text
 from .fonts import ensure_font
+from .render_pages import Page, field_texts, line_texts, overflow, paginate, placements
 
 LEADING = 1.2
 
@@ -28,51 +29,11 @@ class TextDoesNotFit(Exception):
     """Rendering met text validation should have refused: never print it clipped."""
 
 
-def field_texts(invoice: Invoice, stock: Stock) -> dict[str, str]:
-    """The text printed in each named field of the form."""
-    d = invoice.date
-    return {
-        "title": stock.title,
-        "code": invoice.code, "number": invoice.number,
-        "date": f"{d.year}年{d.month:02d}月{d.day:02d}日",
-        "check_code": invoice.check_code, "machine_no": invoice.machine_no,
-        "cipher": invoice.cipher,
-        "buyer.name": invoice.buyer.name, "buyer.tin": invoice.buyer.tin,
-        "buyer.address_phone": invoice.buyer.address_phone,
-        "buyer.bank_account": invoice.buyer.bank_account,
-        "seller.name": invoice.seller.name, "seller.tin": invoice.seller.tin,
-        "seller.address_phone": invoice.seller.address_phone,
-        "seller.bank_account": invoice.seller.bank_account,
-        "total_amount": f"¥{invoice.total_amount:.2f}",
-        "total_tax": f"¥{invoice.total_tax:.2f}",
-        # The ⊗ invoicing software prints before the capitals is drawn by `_circled_times`:
-        # the CJK font has no glyph for it.
-        "total_words": invoice.total_words,
-        "total": f"¥{invoice.total:.2f}",
-        "remarks": invoice.remarks,
-        "payee": invoice.payee, "reviewer": invoice.reviewer, "drawer": invoice.drawer,
-    }
-
-
-def line_texts(line: Line) -> dict[str, str]:
-    return {
-        "name": line.name, "spec": line.spec, "unit": line.unit,
-        "quantity": _number(line.quantity), "unit_price": _number(line.unit_price),
-        "amount": f"{line.amount:.2f}", "rate": _rate(line.rate), "tax": f"{line.tax:.2f}",
-    }
-
-
-def _placements(invoice: Invoice, stock: Stock) -> list[tuple[str, FieldSpec, str, float]]:
-    """(field path, spec, text, baseline y in mm) for every text on the page."""
-    texts = field_texts(invoice, stock)
-    found = [(name, spec, texts.get(name, ""), spec.y) for name, spec in stock.fields.items()]
-    if stock.items is not None:
-        for row, line in enumerate(invoice.lines[: stock.items.rows]):
-            y = stock.items.y + row * stock.items.pitch
-            cells = line_texts(line)
-            found += [(f"lines[{row}].{name}", spec, cells.get(name, ""), y)
-                      for name, spec in stock.items.columns.items()]
-    return found
+def _placements(invoice: Invoice, stock: Stock,
+                page: Page | None = None) -> list[tuple[str, FieldSpec, str, float]]:
+    """(field path, spec, text, baseline y in mm) for every text on `page` (default: the
+    first). The name the layout tests have always used; `render_pages.placements` does it."""
+    return placements(invoice, stock, page)
 
 
 def _fit(name: str, spec: FieldSpec, text: str, font: str) -> Fitted | None:
@@ -80,29 +41,75 @@ def _fit(name: str, spec: FieldSpec, text: str, font: str) -> Fitted | None:
 
 
 def layout_problems(invoice: Invoice, stock: Stock) -> list[Problem]:
-    """`text.too_long` for every text that cannot fit its box, even shrunk and wrapped."""
+    """`text.too_long` for every text that cannot fit its box, even shrunk and wrapped, on
+    every page; `line.count` when pre-printed stock has fewer rows than the lines.
+
+    It runs for every valid invoice (the validation benchmark asks for 7,000 a second), so
+    a later page checks only what differs from the first (its lines, page label, 小计): the
+    header is the same on every page and is fitted once.
+    """
     font = ensure_font()
-    found = []
-    for name, spec, text, _ in _placements(invoice, stock):
+    pages = paginate(invoice, stock)
+    found: list[Problem] = []
+    extra = overflow(pages[0], stock)
+    if extra:
+        rows = len(pages[0].lines) - extra
+        found.append(problem(
+            "line.count", "lines", found=len(invoice.lines),
+            expected=f"at most {rows}, the rows of the {stock.name} form",
+            expected_zh=f"最多 {rows} 行（{stock.name} 票面的行数）"))
+    first = placements(invoice, stock, pages[0])
+    for name, spec, text, _ in first:
         if text and _fit(name, spec, text, font) is None:
-            found.append(problem(
-                "text.too_long", name,
-                detail=f"it does not fit its {spec.width:g} mm box on the {stock.name} form, "
-                       "even shrunk to 5 pt" + (" and wrapped" if spec.height else ""),
-                detail_zh=f"在{stock.name}票面 {spec.width:g} 毫米宽的位置上缩小到 5 磅"
-                          + ("并换行" if spec.height else "") + "仍放不下"))
+            found.append(_too_long(name, spec, stock))
+    if len(pages) == 1:
+        return found
+    seen = {name: text for name, _, text, _ in first}
+    reported = {p.field for p in found}
+    for page in pages[1:]:
+        for name, spec, text, _ in placements(invoice, stock, page):
+            if text and seen.get(name) != text and name not in reported and \
+                    _fit(name, spec, text, font) is None:
+                reported.add(name)
+                found.append(_too_long(name, spec, stock))
     return found
+
+
+def _too_long(name: str, spec: FieldSpec, stock: Stock) -> Problem:
+    return problem(
+        "text.too_long", name,
+        detail=f"it does not fit its {spec.width:g} mm box on the {stock.name} form, "
+               "even shrunk to 5 pt" + (" and wrapped" if spec.height else ""),
+        detail_zh=f"在{stock.name}票面 {spec.width:g} 毫米宽的位置上缩小到 5 磅"
+                  + ("并换行" if spec.height else "") + "仍放不下")
 
 
 def render_invoice(invoice: Invoice, stock: Stock, offset: tuple[float, float] = (0.0, 0.0),
                    title: str = "", background: bool = False) -> bytes:
+    """The invoice on `stock`, one PDF page per page of it; `title` is the PDF's metadata."""
     font = ensure_font()
+    pages = paginate(invoice, stock)
+    if overflow(pages[0], stock):
+        raise TextDoesNotFit(f"lines: {len(invoice.lines)} lines, more than the rows of "
+                             f"the {stock.name} form")
     buf = io.BytesIO()
     page_w, page_h = stock.width_mm * mm, stock.height_mm * mm
     # invariant=1 makes the bytes reproducible (no timestamps or random ids).
     canvas = Canvas(buf, pagesize=(page_w, page_h), initialFontName=font, invariant=1,
                     pageCompression=1)
     canvas.setTitle(title or invoice.key)
+    for page in pages:
+        _draw_page(canvas, font, invoice, stock, page, offset, background)
+        canvas.showPage()
+    canvas.save()
+    return buf.getvalue()
+
+
+def _draw_page(canvas: Canvas, font: str, invoice: Invoice, stock: Stock, page: Page,
+               offset: tuple[float, float], background: bool) -> None:
+    page_h = stock.height_mm * mm
+    # Each page starts from the page's own coordinates: the offset is applied once a page.
+    canvas.saveState()
     if background and not stock.plain_paper:
         # The pre-printed form sits where the paper has it; only the data moves.
         draw_form(canvas, font, stock.form, page_h, grey=True)
@@ -111,7 +118,7 @@ def render_invoice(invoice: Invoice, stock: Stock, offset: tuple[float, float] =
     canvas.translate(ox * mm, -oy * mm)
     if stock.plain_paper:
         draw_form(canvas, font, stock.form, page_h, grey=False)
-    for name, spec, text, y in _placements(invoice, stock):
+    for name, spec, text, y in placements(invoice, stock, page):
         if not text:
             continue
         fitted = _fit(name, spec, text, font)
@@ -123,9 +130,7 @@ def render_invoice(invoice: Invoice, stock: Stock, offset: tuple[float, float] =
             _draw(canvas, font, spec, fitted, y, page_h)
         if name == "total_words":
             _circled_times(canvas, spec, page_h)
-    canvas.showPage()
-    canvas.save()
-    return buf.getvalue()
+    canvas.restoreState()
 
 
 def draw_form(canvas: Canvas, font: str, form: FormSpec, page_h: float, grey: bool) -> None:
@@ -189,15 +194,5 @@ def _circled_times(canvas: Canvas, spec: FieldSpec, page_h: float) -> None:
     canvas.restoreState()
 
 
-def _number(value: Decimal | None) -> str:
-    """Quantities and prices exactly as written (up to 6 decimals are common)."""
-    return "" if value is None else format(value, "f")
-
-
-def _rate(rate: Decimal) -> str:
-    percent = format(rate * 100, "f")
-    return (percent.rstrip("0").rstrip(".") if "." in percent else percent) + "%"
-
-
 __all__ = ["TextDoesNotFit", "cipher_rows", "field_texts", "layout_problems", "line_texts",
-           "render_invoice"]
+           "paginate", "render_invoice"]

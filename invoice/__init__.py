@@ -3,11 +3,11 @@
 This layer imports no other printstation layer.
 """
 
+from .asis import AsIs
 from .capitals import parse_capitals, to_capitals, words_match
 from .formats import FileRead, Item, read_file
 from .json_format import invoice_from_dict
 from .model import KINDS, PAPER_KINDS, Invoice, Line, Party
-from .pdf_format import PdfInvoice
 from .problems import MESSAGES, Problem, problem
 from .validate import Rules, validate
 
@@ -15,12 +15,12 @@ __all__ = [
     "KINDS",
     "MESSAGES",
     "PAPER_KINDS",
+    "AsIs",
     "FileRead",
     "Invoice",
     "Item",
     "Line",
     "Party",
-    "PdfInvoice",
     "Problem",
     "Rules",
     "invoice_from_dict",

@@ -43,9 +43,11 @@ def ink_boxes(pdf: bytes, pages: Sequence[int]) -> list[Box]:
 
 def _page_box(exe: str, source: Path, page: int) -> Box:
     try:
+        # -cropbox: the page as viewers show it and printers print it (pdftoppm draws
+        # the whole MediaBox by default, content a CropBox cuts away included).
         done = subprocess.run(
-            [exe, "-gray", "-r", str(DPI), "-f", str(page + 1), "-l", str(page + 1),
-             str(source)], capture_output=True, timeout=TIMEOUT_S, check=False)
+            [exe, "-gray", "-cropbox", "-r", str(DPI), "-f", str(page + 1), "-l",
+             str(page + 1), str(source)], capture_output=True, timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise InkUnavailable(f"pdftoppm took over {TIMEOUT_S} s on page {page + 1}") from None
     if done.returncode != 0 or not done.stdout.startswith(b"P5"):

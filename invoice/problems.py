@@ -36,13 +36,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pdf.encrypted": ("PDF 已加密，无法打印。", "The PDF is encrypted and cannot be printed."),
     "pdf.pages": ("PDF 有 {found} 页，最多 {expected} 页。",
                   "The PDF has {found} pages; at most {expected} are printed."),
-    "pdf.page_size": ("页面内容 {found} 毫米，按原尺寸（100%）横放竖放都放不进纸张 {expected} 毫米，"
-                      "未打印。请让开票方重新导出标准尺寸的发票，或请 IT 在 [stocks.einvoice] "
-                      "中配置更大的纸张（如 A4）。",
+    "pdf.page_size": ("页面内容 {found} 毫米，按原尺寸（100%）横放竖放都放不进纸张 "
+                      "{expected} 毫米，未打印。请让开票方重新导出标准尺寸的发票，或请 IT 在 "
+                      "/etc/printstation/stocks/einvoice.toml 中配置更大的纸张。",
                       "The page's content is {found} mm and does not fit the paper, {expected} "
                       "mm, at 100% either way round; it was not printed. Ask the issuer for a "
-                      "standard-size copy, or have IT configure larger plain paper (e.g. A4) "
-                      "for stock einvoice."),
+                      "standard-size copy, or have IT configure larger plain paper in "
+                      "/etc/printstation/stocks/einvoice.toml."),
     "parse.ofd": ("OFD 无法读取：{detail_zh}", "The OFD cannot be read: {detail}"),
     "parse.zip": ("压缩文件无法读取：{detail_zh}", "The zip cannot be read: {detail}"),
     "zip.unsafe": ("压缩文件不安全，未解压：{detail_zh}",

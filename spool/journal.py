@@ -354,14 +354,15 @@ class Journal:
 
 
 def invoice_record(doc: dict[str, Any]) -> dict[str, Any] | None:
-    """The `invoices` row of a stored invoice (or of the facts read from a PDF)."""
-    if doc.get("format") == "pdf":
+    """The `invoices` row of a stored invoice (or of the facts read from a PDF or OFD)."""
+    if doc.get("format") in ("pdf", "ofd"):
         if not doc["number"]:
             return None
         key = f"{doc['code']}-{doc['number']}" if doc["code"] else doc["number"]
         return {"key": key, "code": doc["code"] or None, "number": doc["number"],
                 "kind": "einvoice", "date": doc["date"], "buyer_name": None, "buyer_tin": None,
-                "total_amount": "", "total_tax": "", "total": doc["total"]}
+                "total_amount": doc.get("total_amount", ""),
+                "total_tax": doc.get("total_tax", ""), "total": doc["total"]}
     key = f"{doc['code']}-{doc['number']}" if doc["code"] else doc["number"]
     return {"key": key, "code": doc["code"] or None, "number": doc["number"],
             "kind": doc["kind"], "date": doc["date"], "buyer_name": doc["buyer"]["name"],

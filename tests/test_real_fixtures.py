@@ -68,28 +68,44 @@ def test_legacy_xml(ctx: Context) -> None:
     assert check_file(name, (REAL / name).read_bytes(), ctx).valid
 
 
-def test_digital_pdf_is_read_with_number_and_total(ctx: Context) -> None:
-    pdf = one("sdp_zp_2025_jiangsu_3items.pdf").pdf
-    assert pdf.number == "25322000000337005189" and pdf.code == ""
-    assert pdf.total == Decimal("8819.60")
-    assert pdf.page_mm == ((210.0, 140.0),) and pdf.pages == 1
+def test_digital_pdf_is_read_field_by_field(ctx: Context) -> None:
+    pdf = one("sdp_zp_2025_jiangsu_3items.pdf").asis
+    assert (pdf.format, pdf.number, pdf.code, pdf.date) == \
+        ("pdf", "25322000000337005189", "", dt.date(2025, 7, 22))
+    assert (pdf.total_amount, pdf.total_tax, pdf.total) == \
+        (Decimal("8562.72"), Decimal("256.88"), Decimal("8819.60"))
+    assert pdf.title == "电子发票（增值税专用发票）"
+    assert pdf.page_mm == ((210.0, 140.0),) and pdf.pages == (0,)
     checked = check_file("a.pdf", (REAL / "sdp_zp_2025_jiangsu_3items.pdf").read_bytes(), ctx)
     assert checked.valid and checked.entries[0].key == "25322000000337005189"
 
 
-def test_oversized_converted_pdf_is_refused(ctx: Context) -> None:
+def test_oversized_converted_pdf_is_read_and_refused(ctx: Context) -> None:
     name = "edge_ofd2pdf_reportlab_2022_guizhou_zp.pdf"
+    pdf = one(name).asis
+    assert (pdf.code, pdf.number, pdf.total) == ("052002100113", "00008006", Decimal("25254.62"))
     checked = check_file(name, (REAL / name).read_bytes(), ctx)
     (problem,) = checked.entries[0].problems
     assert problem.code == "pdf.page_size"
-    assert "583.3 × 388.9" in problem.en and "210 × 148" in problem.en
+    # Its ink, not its page, is what must fit; the paper is A4.
+    assert "553.7 × 337.4" in problem.en and "210 × 297" in problem.en
 
 
-@pytest.mark.parametrize("name", ["ofd_sdp_2024_jiangsu.ofd", "ofd_legacy_zp_2022_guizhou.ofd"])
-def test_ofd_is_refused_cleanly(name: str) -> None:
-    read = read_file(name, (REAL / name).read_bytes())
-    assert [p.code for p in read.problems] == ["file.type"]
-    assert "OFD" in read.problems[0].en and "OFD" in read.problems[0].zh
+@pytest.mark.parametrize(("name", "key", "date", "amount", "tax", "total"), [
+    ("ofd_sdp_2024_jiangsu.ofd", "24322000000489101796", dt.date(2024, 12, 5), "17699.12",
+     "2300.88",
+     "20000.00"),
+    ("ofd_legacy_zp_2022_guizhou.ofd", "052002100113-00008006", dt.date(2022, 5, 5),
+     "24519.05", "735.57", "25254.62"),
+])
+def test_ofd_is_read_field_by_field(ctx: Context, name: str, key: str, date: dt.date,
+                                    amount: str, tax: str, total: str) -> None:
+    ofd = one(name).asis
+    assert (ofd.format, ofd.key, ofd.date, ofd.page_mm) == ("ofd", key, date, ((210.0, 140.0),))
+    assert (ofd.total_amount, ofd.total_tax, ofd.total) == \
+        (Decimal(amount), Decimal(tax), Decimal(total))
+    checked = check_file(name, (REAL / name).read_bytes(), ctx)
+    assert checked.valid and checked.entries[0].key == key
 
 
 def test_every_fixture_is_covered() -> None:

@@ -12,7 +12,7 @@ def test_builtin_stocks() -> None:
     assert problems == []
     assert {n: (s.width_mm, s.height_mm) for n, s in stocks.items()} == {
         "vat-special": (241.3, 139.7), "vat-ordinary": (241.3, 139.7),
-        "vat-roll-76": (76.0, 177.8), "einvoice": (210.0, 148.0)}
+        "vat-roll-76": (76.0, 177.8), "einvoice": (210.0, 297.0)}
     assert stocks["vat-special"].items.rows == 8
     assert stocks["einvoice"].plain_paper and not stocks["vat-special"].plain_paper
 

@@ -37,6 +37,16 @@ def pdf(pages: int = 1, size_mm: tuple[float, float] = (210, 140),
     return buf.getvalue()
 
 
+def framed_pdf(size_mm: tuple[float, float]) -> bytes:
+    """A page of `size_mm` whose ink (a frame 5 mm in from its edges) fills it."""
+    buf = io.BytesIO()
+    canvas = Canvas(buf, pagesize=(size_mm[0] * mm, size_mm[1] * mm))
+    canvas.rect(5 * mm, 5 * mm, (size_mm[0] - 10) * mm, (size_mm[1] - 10) * mm)
+    canvas.drawString(30 * mm, 30 * mm, "26112000000012345678")
+    canvas.save()
+    return buf.getvalue()
+
+
 def encrypted_pdf() -> bytes:
     from pypdf import PdfReader, PdfWriter
 

@@ -10,11 +10,13 @@ import json
 import os
 from pathlib import Path
 
+from .bundles import hostile_bundles
 from .docs import (
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
     broken_xref_pdf,
     encrypted_pdf,
+    framed_pdf,
     js,
     line,
     pdf,
@@ -22,6 +24,7 @@ from .docs import (
     with_lines,
 )
 from .kit import ROOT
+from .ofd_maker import hostile_ofds
 
 REAL = ROOT / "tests" / "fixtures" / "real"
 PARAMETER_ENTITY = b"""<?xml version="1.0"?>
@@ -64,22 +67,22 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         "external-entity.xml": (EXTERNAL_ENTITY, "parse.xml"),
         "parameter-entity.xml": (PARAMETER_ENTITY, "parse.xml"),
         "broken.xml": (b"<EInvoice><Header><EIid>1</Header>", "parse.xml"),
-        "wrong-root.xml": (b"<Invoice><Number>1</Number></Invoice>", "parse.xml"),
+        "wrong-root.xml": (b"<Invoice><Number>1</Number></Invoice>", "file.not_invoice"),
         "empty.xml": (b"", "parse.xml"),
         "gbk-declared-utf8.xml": ('<?xml version="1.0" encoding="utf-8"?><EInvoice>发票'
                                   "</EInvoice>".encode("gbk"), "file.encoding"),
         "unknown-encoding.xml": (b'<?xml version="1.0" encoding="x-none"?><EInvoice/>',
                                  "file.encoding"),
-        "deep.xml": (b"<a>" * 100_000 + b"</a>" * 100_000, "parse.xml"),
+        "deep.xml": (b"<a>" * 100_000 + b"</a>" * 100_000, "file.not_invoice"),
         "encrypted.pdf": (encrypted_pdf(), "pdf.encrypted"),
         "broken-xref.pdf": (broken_xref_pdf(), "parse.pdf"),
         "garbage.pdf": (b"%PDF-1.7\n" + os.urandom(4096) + b"\n%%EOF\n", "parse.pdf"),
         "json-named.pdf": (good, "parse.pdf"),
         "empty.pdf": (b"", "parse.pdf"),
         "eleven-pages.pdf": (pdf(pages=11), "pdf.pages"),
-        "a4-portrait.pdf": (pdf(size_mm=(210, 297)), "pdf.page_size"),
+        "a3-ink.pdf": (framed_pdf((420, 297)), "pdf.page_size"),
+        "receipt.pdf": (pdf(text="Receipt 2026-11 No. 123 total 88.00"), "file.not_invoice"),
         "ofd-named.xml": ((REAL / "ofd_sdp_2024_jiangsu.ofd").read_bytes(), "file.type"),
-        "invoice.ofd": ((REAL / "ofd_legacy_zp_2022_guizhou.ofd").read_bytes(), "file.type"),
         "program.exe": (b"MZ\x90\x00", "file.type"),
         "no-extension": (good, "file.type"),
         # Path-like and odd names, with bad content so that they are rejected.
@@ -90,6 +93,9 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         "发票 2026 年.json": (b"{", "parse.json"),
         "x" * 246 + ".json": (b"{", "parse.json"),
         os.fsdecode(b"gbk-\xb7\xa2\xc6\xb1.json"): (b"{", "parse.json"),
+        # The new formats (issue 13): zips and OFDs.
+        **hostile_bundles(),
+        **hostile_ofds(),
     }
 
 
