@@ -3,8 +3,8 @@
 Run as `python -P -m printstation.daemon.jail_worker IN OUT PARENT` by `jail.py`, which
 sends (name, CPU seconds, memory MB) then the file's bytes on pipe IN, and reads the answer
 on pipe OUT: ("read", FileRead), or ("limit", which), or ("bug", what). It imports only
-the readers (`printstation.invoice`), so that the address space it is allowed measures
-the file, not the daemon.
+the readers (`printstation.invoice`) and the OFD painter, so that the address space it is
+allowed measures the file, not the daemon.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import sys
 from multiprocessing.connection import Connection
 
 from printstation.base.signals import die_with
-from printstation.invoice import read_file
+from printstation.drivers.ofd_paint import OfdPaintError, ofd_to_pdf
+from printstation.invoice import FileRead, problem, read_file
+from printstation.invoice.zip_safe import SafeZip, ZipRefused
 
 
 def _arm(cpu_s: int, memory_mb: int, size: int) -> None:
@@ -40,9 +42,26 @@ def _within(soft: int, hard: int) -> int:
     return soft if hard == resource.RLIM_INFINITY else min(soft, hard)
 
 
+def _drawable(data: bytes, found: FileRead) -> FileRead:
+    """An OFD is also drawn here, under the same limits, and the drawing thrown away: the
+    daemon draws it again when the job prints, outside the jail (embedded fonts go through
+    fontTools and reportlab only then), so it must be known to end, and to succeed."""
+    for item in found.items:
+        asis = item.asis
+        if asis is None or asis.format != "ofd":
+            continue
+        try:
+            ofd_to_pdf(SafeZip(data, "parse.zip").read(asis.member) if asis.member else data)
+        except (OfdPaintError, ZipRefused) as exc:
+            detail = str(exc)[:200]
+            return FileRead((problem("parse.ofd", detail=f"it cannot be drawn: {detail}",
+                                     detail_zh=f"无法绘制（字体或图形损坏）：{detail}"),), ())
+    return found
+
+
 def _read(name: str, data: bytes) -> tuple[str, object]:
     try:
-        found = read_file(name, data)
+        found = _drawable(data, read_file(name, data))
     except MemoryError:
         return "limit", "memory"
     except RecursionError:

@@ -4,10 +4,11 @@ ink lies, so the daemon can journal it and print it as it looks.
 The identity is taken, in this order, from what the document says about itself
 (`OFD.xml` CustomData: 发票号码, 发票代码, 开票日期, 合计金额, 合计税额), from the invoice
 XML it may carry as an attachment (legacy e-invoices attach `original_invoice.xml`), or
-from its first page's text (`ofd_text`). Fields the first source leaves out are filled
-from the others when they name the same invoice. When the page shows, next to its label,
-another number than the document says, the file is refused (`bundle.mismatch`): the
-journal would otherwise record one invoice while the paper shows another.
+from its first page's text, read by position as a PDF page's is (`pdf_identity`). Fields
+the first source leaves out are filled from the others when they name the same invoice.
+When the page shows, next to its label, another number than the document says, the file
+is refused (`bundle.mismatch`): the journal would otherwise record one invoice while the
+paper shows another.
 
 A file without an invoice number anywhere is `file.not_invoice`. Damage is `parse.ofd`;
 a location outside the package `ofd.external`; past a limit (pages, objects, pixels,
@@ -19,14 +20,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 import struct
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
+
+from printstation.base.units import MM_PT
 
 from .asis import AsIs
 from .ofd_ink import Inker, runs
 from .ofd_model import Document, load
-from .ofd_text import Identity, identity
 from .ofd_xml import OfdRefused
+from .pdf_identity import Run, normalise, page_facts
 from .problems import Problem, problem
 from .xml_format import read_xml
 
@@ -71,7 +74,7 @@ def read_ofd(data: bytes, member: str = "") -> tuple[list[AsIs], list[Problem]]:
 def _identity(doc: Document) -> tuple[Identity, str, Problem | None]:
     custom = _from_custom(doc.custom)
     attached = _from_attachments(doc)
-    text = identity(runs(doc.pages[0]))
+    text = _from_text(doc)
     sources = [(name, found) for name, found in (("customdata", custom),
                                                  ("attachment", attached), ("text", text))
                if found is not None and found.number]
@@ -94,6 +97,31 @@ def _identity(doc: Document) -> tuple[Identity, str, Problem | None]:
         chosen = _filled(chosen, other)
     # The title is what the page shows (it is printed as it looks), else what the XML says.
     return replace(chosen, title=text.title or chosen.title), source, None
+
+
+@dataclass(frozen=True)
+class Identity:
+    number: str = ""
+    code: str = ""
+    date: dt.date | None = None
+    total_amount: Decimal | None = None
+    total_tax: Decimal | None = None
+    total: Decimal | None = None
+    title: str = ""
+    # True when the number was read beside its label (not by the checked fallback).
+    labelled: bool = False
+
+
+def _from_text(doc: Document) -> Identity:
+    """What the first page's text says, read by the same rules as a PDF page's: OFD
+    places text in mm from the page's top-left, the PDF reader's runs are in points."""
+    placed = [Run(normalise(run.text), run.x * MM_PT, run.y * MM_PT, run.size * MM_PT,
+                  run.horizontal, order)
+              for order, run in enumerate(runs(doc.pages[0])) if run.text.strip()]
+    facts = page_facts(placed)
+    return Identity(facts.number, facts.code, facts.date, facts.total_amount,
+                    facts.total_tax, facts.total, facts.title,
+                    facts.source in ("labels", "positions"))
 
 
 def _same(one: Identity, other: Identity) -> bool:
