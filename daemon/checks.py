@@ -102,6 +102,8 @@ def check_file(name: str, data: bytes, ctx: Context,
                 # Only a valid invoice is laid out: text decided to fit prints unclipped.
                 entry.problems += layout_problems(item.invoice, stock)
         if item.asis is not None:
+            if item.invoice is None:
+                entry.problems += _identity(item.asis)
             entry.problems += _ink_fits(item.asis, ctx)
         if entry.key:
             duplicate = taken(entry.key) if entry.key not in seen else problem(
@@ -176,6 +178,20 @@ def _unreadable(exc: OSError) -> Problem:
     name = errno.errorcode.get(exc.errno or 0, "?")
     return problem("file.unreadable", detail=f"{name}: {exc.strerror}",
                    detail_zh=f"{name}：{_ERRNO_ZH.get(exc.errno or 0, exc.strerror)}")
+
+
+def _identity(asis: AsIs) -> list[Problem]:
+    """What a PDF or OFD was read to be must be a whole invoice key (SPEC §6): an 8-digit
+    number stands only with its code. Keyed by the number alone, the same invoice would
+    print again when it arrives with its code readable (or as its XML), and two invoices
+    of different codes sharing a number would block each other."""
+    if len(asis.number) == 8 and not asis.code:
+        return [problem("invoice.code", "code", found="",
+                        detail=f"The page shows number {asis.number} but its code could not "
+                        "be read; send the invoice's XML or OFD instead.",
+                        detail_zh=f"页面上有发票号码 {asis.number}，但读不到其发票代码；"
+                        "请改为发送该发票的 XML 或 OFD 文件。")]
+    return []
 
 
 def _ink_fits(asis: AsIs, ctx: Context) -> list[Problem]:

@@ -3,8 +3,8 @@
 Run as `python -P -m printstation.daemon.jail_worker IN OUT PARENT` by `jail.py`, which
 sends (name, CPU seconds, memory MB) then the file's bytes on pipe IN, and reads the answer
 on pipe OUT: ("read", FileRead), or ("limit", which), or ("bug", what). It imports only
-the readers (`printstation.invoice`) and the OFD painter, so that the address space it is
-allowed measures the file, not the daemon.
+the readers (`printstation.invoice`), the OFD painter and the page placement, so that the
+address space it is allowed measures the file, not the daemon.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 
 from printstation.base.signals import die_with
 from printstation.drivers.ofd_paint import OfdPaintError, ofd_to_pdf
+from printstation.drivers.place import DoesNotFit, place_pages
 from printstation.invoice import FileRead, problem, read_file
 from printstation.invoice.zip_safe import SafeZip, ZipRefused
 
@@ -43,20 +44,38 @@ def _within(soft: int, hard: int) -> int:
 
 
 def _drawable(data: bytes, found: FileRead) -> FileRead:
-    """An OFD is also drawn here, under the same limits, and the drawing thrown away: the
-    daemon draws it again when the job prints, outside the jail (embedded fonts go through
-    fontTools and reportlab only then), so it must be known to end, and to succeed."""
+    """What prints as it looks is also made ready to print here, under the same limits, and
+    thrown away: the daemon does it again when the job prints, outside the jail (an OFD's
+    embedded fonts go through fontTools and reportlab, a PDF page's whole content through
+    pypdf, only then), so it must be known to end, and to succeed. A PDF page the text
+    reader never parsed (no resources, a broken font) could otherwise cost the daemon
+    seconds and hundreds of MB at print time, and then fail."""
     for item in found.items:
         asis = item.asis
-        if asis is None or asis.format != "ofd":
+        if asis is None:
             continue
         try:
-            ofd_to_pdf(SafeZip(data, "parse.zip").read(asis.member) if asis.member else data)
-        except (OfdPaintError, ZipRefused) as exc:
-            detail = str(exc)[:200]
-            return FileRead((problem("parse.ofd", detail=f"it cannot be drawn: {detail}",
-                                     detail_zh=f"无法绘制（字体或图形损坏）：{detail}"),), ())
+            source = SafeZip(data, "parse.zip").read(asis.member) if asis.member else data
+            if asis.format == "ofd":
+                source = ofd_to_pdf(source)
+            # A square paper every page fits upright: the placement itself is what is tried.
+            side = 2.0 + max((max(box[2] - box[0], box[3] - box[1]) for box in asis.ink_mm),
+                             default=0.0)
+            place_pages(source, asis.pages, asis.ink_mm, (side, side))
+        except (OfdPaintError, ZipRefused, DoesNotFit) as exc:
+            return _undrawable(asis.format, str(exc))
+        except (MemoryError, RecursionError):
+            raise
+        except Exception as exc:
+            # pypdf raises many types (LimitReachedError, PdfReadError…) on such pages.
+            return _undrawable(asis.format, f"{type(exc).__name__}: {exc}")
     return found
+
+
+def _undrawable(fmt: str, detail: str) -> FileRead:
+    detail = detail[:200]
+    return FileRead((problem(f"parse.{fmt}", detail=f"it cannot be drawn for printing: {detail}",
+                             detail_zh=f"无法绘制打印（页面内容、字体或图形损坏）：{detail}"),), ())
 
 
 def _read(name: str, data: bytes) -> tuple[str, object]:

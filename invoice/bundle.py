@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import PurePosixPath
 
 from .asis import AsIs
@@ -85,22 +86,46 @@ def _document(box: SafeZip, ext: str, name: str) -> tuple[AsIs | None, list[Prob
 
 
 def _same_invoice(first: Invoice | AsIs, other: AsIs) -> Problem | None:
-    """`bundle.mismatch` unless both documents name the same invoice.
+    """`bundle.mismatch` unless both documents name the same invoice, with the same totals
+    and date where both show them.
 
-    The number decides (and the code, when both carry one): totals read from a page are
-    only a cross-check for the journal, and a misread digit there must not refuse a
-    bundle whose XML is exact.
+    The number decides first (and the code, when both carry one). Totals read from a page
+    count only when all three are read and add up (amount + tax = total): a misread digit
+    breaks that sum and must not refuse a bundle whose XML is exact, but a page that adds
+    up to another total, or shows another date, prints another invoice than the journal
+    records.
     """
-    if other.number == first.number and (not other.code or not first.code
-                                         or other.code == first.code):
-        return None
     what = "XML" if isinstance(first, Invoice) else f"{first.format.upper()} {first.member[:80]!r}"
     shown = f"{other.format.upper()} {other.member[:80]!r}"
-    return problem("bundle.mismatch",
-                   detail=f"the {what} is invoice {first.key or '(none)'}, the {shown} is "
-                   f"invoice {other.key or '(none)'}",
-                   detail_zh=f"{what} 是发票 {first.key or '（无）'}，{shown} 是发票 "
-                   f"{other.key or '（无）'}")
+    if other.number != first.number or (other.code and first.code and other.code != first.code):
+        return problem("bundle.mismatch",
+                       detail=f"the {what} is invoice {first.key or '(none)'}, the {shown} is "
+                       f"invoice {other.key or '(none)'}",
+                       detail_zh=f"{what} 是发票 {first.key or '（无）'}，{shown} 是发票 "
+                       f"{other.key or '（无）'}")
+    differ: list[tuple[str, str]] = []
+    said, seen = _sums(first), _sums(other)
+    if said and seen and said != seen:
+        said_text, seen_text = (" + ".join(map(str, sums[:2])) + f" = {sums[2]}"
+                                for sums in (said, seen))
+        differ.append((f"the {what} gives the totals {said_text}, the {shown} shows {seen_text}",
+                       f"{what} 的金额合计为 {said_text}，{shown} 显示 {seen_text}"))
+    if first.date and other.date and first.date != other.date:
+        differ.append((f"the {what} gives the date {first.date}, the {shown} shows {other.date}",
+                       f"{what} 的开票日期为 {first.date}，{shown} 显示 {other.date}"))
+    if not differ:
+        return None
+    return problem("bundle.mismatch", detail=f"invoice {first.key}: " + "; ".join(
+        en for en, _ in differ), detail_zh=f"发票 {first.key}：" + "；".join(
+        zh for _, zh in differ))
+
+
+def _sums(found: Invoice | AsIs) -> tuple[Decimal, Decimal, Decimal] | None:
+    """(amount, tax, total) when all three are known and add up, else None."""
+    amount, tax, total = found.total_amount, found.total_tax, found.total
+    if amount is None or tax is None or total is None or amount + tax != total:
+        return None
+    return amount, tax, total
 
 
 def read_bundle(data: bytes) -> Read:
@@ -108,10 +133,12 @@ def read_bundle(data: bytes) -> Read:
 
     On any problem both are None and the problems say why. The PDF prints if there is
     one, else the OFD; when both are there the OFD is read too and must be the same
-    invoice, so that nothing in the bundle goes unprinted without a word. With an XML, the
-    AsIs carries the XML's identity (number, code, date, totals; `source` "xml"), so the
-    journal records what the tax platform issued, not what a reading of page text made of
-    it; its title stays as the page prints it (with the province, on legacy invoices).
+    invoice, so that nothing in the bundle goes unprinted without a word. Each document
+    must agree with the XML (`_same_invoice`): number and code, and the totals and date
+    it shows. With an XML, the AsIs carries the XML's identity (number, code, date,
+    totals; `source` "xml"), so the journal records what the tax platform issued, not what
+    a reading of page text made of it; its title stays as the page prints it (with the
+    province, on legacy invoices).
     """
     try:
         box = SafeZip(data, "parse.zip")

@@ -12,7 +12,14 @@ paper shows another.
 
 A file without an invoice number anywhere is `file.not_invoice`. Damage is `parse.ofd`;
 a location outside the package `ofd.external`; past a limit (pages, objects, pixels,
-zip expansion) `file.too_complex`. One `AsIs` covers all pages of the document.
+zip expansion) `file.too_complex`.
+
+Pages are grouped by invoice as a PDF's are (`pdf_read`): a page whose own text shows,
+beside its label, another invoice number than the invoice before it starts another
+invoice, with its own `AsIs` (identity from its pages' text, ink per page); any other page
+(a continued page, a 销货清单) belongs to the invoice before it. So invoices merged into
+one OFD are each journaled, checked for duplicates and printed; the first keeps the
+document's own identity (CustomData, attachment), which describes it.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from printstation.base.units import MM_PT
 
 from .asis import AsIs
 from .ofd_ink import Inker, runs
-from .ofd_model import Document, load
+from .ofd_model import Document, Page, load
 from .ofd_xml import OfdRefused
 from .pdf_identity import Run, normalise, page_facts
 from .problems import Problem, problem
@@ -55,7 +62,8 @@ def read_ofd(data: bytes, member: str = "") -> tuple[list[AsIs], list[Problem]]:
         doc = load(data)
         inker = Inker(doc)
         inks = tuple(inker.page(page) for page in doc.pages)
-        found, source, trouble = _identity(doc)
+        texts = [_from_text(page) for page in doc.pages]
+        found, source, trouble = _identity(doc, texts[0])
     except OfdRefused as exc:
         return [], [exc.problem]
     except (ValueError, ArithmeticError, IndexError, KeyError, struct.error, UnicodeError) as exc:
@@ -64,17 +72,48 @@ def read_ofd(data: bytes, member: str = "") -> tuple[list[AsIs], list[Problem]]:
         return [], [problem("parse.ofd", detail=detail, detail_zh=f"文件损坏（{detail}）")]
     if trouble is not None:
         return [], [trouble]
-    return [AsIs("ofd", tuple(range(len(doc.pages))),
-                 tuple((page.width, page.height) for page in doc.pages), inks, member=member,
-                 number=found.number, code=found.code, date=found.date, title=found.title,
-                 total_amount=found.total_amount, total_tax=found.total_tax,
-                 total=found.total, source=source)], []
+    shown = []
+    for index, pages in enumerate(_invoices(found, texts)):
+        one, how = (found, source) if index == 0 else (_merged([texts[p] for p in pages]), "text")
+        shown.append(AsIs(
+            "ofd", tuple(pages), tuple((doc.pages[p].width, doc.pages[p].height) for p in pages),
+            tuple(inks[p] for p in pages), member=member, number=one.number, code=one.code,
+            date=one.date, title=one.title, total_amount=one.total_amount,
+            total_tax=one.total_tax, total=one.total, source=how))
+    return shown, []
 
 
-def _identity(doc: Document) -> tuple[Identity, str, Problem | None]:
+def _invoices(first: Identity, texts: list[Identity]) -> list[list[int]]:
+    """The document's pages grouped by invoice: the first invoice is the document's own;
+    a later page whose text shows another number beside its label starts the next."""
+    groups, current = [[0]], first
+    for index, text in enumerate(texts[1:], start=1):
+        if text.labelled and not _same(text, current):
+            groups.append([])
+            current = text
+        groups[-1].append(index)
+    return groups
+
+
+def _merged(pages: list[Identity]) -> Identity:
+    """A later invoice's identity from its pages' text: its first page's, with the totals
+    of the first page that states all three (a continued invoice states them on its last)
+    and any date or title it lacks from its other pages."""
+    whole = next((p for p in pages if None not in (p.total_amount, p.total_tax, p.total)),
+                 pages[0])
+    found = replace(pages[0], total_amount=whole.total_amount, total_tax=whole.total_tax,
+                    total=whole.total)
+    for other in pages[1:]:
+        if other.number in ("", found.number):
+            found = _filled(found, other)
+    return found
+
+
+def _identity(doc: Document, text: Identity) -> tuple[Identity, str, Problem | None]:
+    """The first invoice's identity from the document's data, its attachment and `text`
+    (its first page's), or the problem when none names a number or two disagree."""
     custom = _from_custom(doc.custom)
     attached = _from_attachments(doc)
-    text = _from_text(doc)
     sources = [(name, found) for name, found in (("customdata", custom),
                                                  ("attachment", attached), ("text", text))
                if found is not None and found.number]
@@ -112,12 +151,12 @@ class Identity:
     labelled: bool = False
 
 
-def _from_text(doc: Document) -> Identity:
-    """What the first page's text says, read by the same rules as a PDF page's: OFD
-    places text in mm from the page's top-left, the PDF reader's runs are in points."""
+def _from_text(page: Page) -> Identity:
+    """What a page's text says, read by the same rules as a PDF page's: OFD places text
+    in mm from the page's top-left, the PDF reader's runs are in points."""
     placed = [Run(normalise(run.text), run.x * MM_PT, run.y * MM_PT, run.size * MM_PT,
                   run.horizontal, order)
-              for order, run in enumerate(runs(doc.pages[0])) if run.text.strip()]
+              for order, run in enumerate(runs(page)) if run.text.strip()]
     facts = page_facts(placed)
     return Identity(facts.number, facts.code, facts.date, facts.total_amount,
                     facts.total_tax, facts.total, facts.title,

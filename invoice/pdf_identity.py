@@ -10,7 +10,9 @@ with its matrix) are placed on the displayed page, grouped into rows by their ba
 and a label's value is what stands to its right on its row. When no label leads to a
 value, a checked fallback takes a token only if it is whole and has the shape of what it
 stands for (a plausible code, a 数电 number with a plausible year and province), never
-from a row that names a check code, a taxpayer ID, a phone or a bank account.
+right of a name of a check code, a taxpayer ID, a phone or a bank account on its row.
+Nothing below the 价税合计 line (the remarks) and nothing a red-letter invoice says of the
+invoice it cancels (对应正数发票代码, 蓝字发票号码) is ever the page's own identity.
 """
 
 from __future__ import annotations
@@ -65,10 +67,17 @@ class _Row:
     y: float
     size: float
     chars: list[_Char] = field(default_factory=list)
+    upright: bool = True  # read left to right (not a turned or vertical run)
 
     @property
     def text(self) -> str:
         return "".join(c.char for c in self.chars)
+
+    @property
+    def own(self) -> int:
+        """Where the row's text turns to another invoice or to the remarks (`_ELSEWHERE`)."""
+        found = _ELSEWHERE.search(self.text)
+        return found.start() if found else len(self.text)
 
 
 def normalise(text: str) -> str:
@@ -77,12 +86,10 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-# Advance widths in ems, estimated: the runs pypdf reports carry no widths. Wide (CJK,
-# full-width) characters are square; digits and Latin letters about half an em.
+# Advance widths in ems, estimated (pypdf reports none): wide (CJK, full-width) characters
+# are square, digits and Latin letters about half an em.
 def _em(char: str) -> float:
-    if char.isspace():
-        return 0.3
-    return 1.0 if unicodedata.east_asian_width(char) in "WF" else 0.55
+    return 0.3 if char.isspace() else 1.0 if unicodedata.east_asian_width(char) in "WF" else 0.55
 
 
 # A gap wider than this (in ems) between two runs on a row is a space between tokens: the
@@ -100,29 +107,26 @@ def _rows(runs: Sequence[Run]) -> list[_Row]:
     rows: list[_Row] = []
     for run in runs:
         # Some producers draw text twice at one place (a bold effect): read it once.
-        spot = (run.text, round(run.x), round(run.y))
-        if spot in seen:
+        if (spot := (run.text, round(run.x), round(run.y))) in seen:
             continue
         seen.add(spot)
         if run.upright:
             upright.append(run)
         else:
-            rows.append(_row_of(run.y, run.size, [run]))
+            rows.append(_row_of(run.y, run.size, [run], upright=False))
     upright.sort(key=lambda r: (r.y, r.x))
-    group: list[Run] = []
+    groups: list[list[Run]] = []
     for run in upright:
-        if group and abs(run.y - group[0].y) > _ROW_EM * max(min(run.size, group[0].size), 1.0):
-            rows.append(_row_of(group[0].y, max(r.size for r in group), group))
-            group = []
-        group.append(run)
-    if group:
-        rows.append(_row_of(group[0].y, max(r.size for r in group), group))
-    rows.sort(key=lambda row: row.y)
-    return rows
+        first = groups[-1][0] if groups else None
+        if first is None or abs(run.y - first.y) > _ROW_EM * max(min(run.size, first.size), 1):
+            groups.append([])
+        groups[-1].append(run)
+    rows += [_row_of(group[0].y, max(r.size for r in group), group) for group in groups]
+    return sorted(rows, key=lambda row: row.y)
 
 
-def _row_of(y: float, size: float, runs: list[Run]) -> _Row:
-    row = _Row(y, size)
+def _row_of(y: float, size: float, runs: list[Run], upright: bool = True) -> _Row:
+    row = _Row(y, size, upright=upright)
     end = None
     for run in sorted(runs, key=lambda r: r.x):
         if end is not None and run.x - end > _GAP_EM * run.size:
@@ -141,11 +145,15 @@ def _spaced(label: str) -> str:
     return r"\s*".join(map(re.escape, label)) + r"\s*:?\s*"
 
 
-# 蓝字发票号码: a red-letter invoice names the invoice it cancels; that is not its own number.
-_NUMBER = re.compile(r"(?<!蓝字)" + _spaced("发票号码") + r"([0-9]{20}|[0-9]{8})(?![0-9])")
+_NUMBER = re.compile(_spaced("发票号码") + r"([0-9]{20}|[0-9]{8})(?![0-9])")
 _CODE = re.compile(_spaced("发票代码") + r"([0-9]{12}|[0-9]{10})(?![0-9])")
 _DATE_LABEL = re.compile(_spaced("开票日期"))
-_NUMBER_LABEL = re.compile(r"(?<!蓝字)" + _spaced("发票号码"))
+_NUMBER_LABEL = re.compile(_spaced("发票号码"))
+# A red-letter (红字) invoice names the one it cancels (对应正数发票代码, 蓝字发票号码): a
+# label after `_OTHERS` is another invoice's; nothing after `_ELSEWHERE` on a row is ours.
+_OTHERS = ("正数", "对应", "原", "蓝字", "红字")
+_ELSEWHERE = re.compile("|".join(r"\s*".join(word) for word in (
+    "对应正数", "对应发票", "正数发票", "蓝字", "红字", "红冲", "原发票", "备注")))
 _CODE_LABEL = re.compile(_spaced("发票代码"))
 _DATES = (
     re.compile(r"([0-9]{4})年([0-9]{1,2})月([0-9]{1,2})日"),
@@ -153,11 +161,13 @@ _DATES = (
     re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})年月日"),
     re.compile(r"(?<![0-9])([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?![0-9])"),
 )
-# Rows that name these hold digits that are never the invoice's number or code.
-_NOT_IDENTITY = re.compile("|".join(
-    r"\s*".join(word) for word in ("校验码", "机器编号", "识别号", "信用代码", "税号", "电话",
-                                    "账号", "帐号", "开户行", "地址", "密码", "手机", "订单",
-                                    "流水", "身份证")))
+# Right of these names, however far, a row holds digits that are never the invoice's
+# number or code. 机器编号 stands in the legacy form's left half, on the row of the code
+# block: only its own stretch of the row (`_stretches`) is its value.
+_NOT_IDENTITY = re.compile("|".join(r"\s*".join(word) for word in (
+    "校验码", "识别号", "信用代码", "税号", "电话", "账号", "帐号", "开户行", "地址", "密码",
+    "手机", "订单", "流水", "身份证")))
+_MACHINE = re.compile(r"机\s*器\s*编\s*号")
 _GRAND = re.compile(r"价\s*税\s*合\s*计")
 _SUM = re.compile(r"合\s*计")
 _SMALL = re.compile(r"小\s*写")
@@ -172,17 +182,21 @@ def page_facts(runs: Sequence[Run], today: dt.date | None = None) -> Facts:
     """Everything one page tells about its invoice; empty fields when it does not say."""
     rows = _rows(runs)
     year = (today or dt.date.today()).year % 100
-    number, how = _labelled(rows, _NUMBER, _NUMBER_LABEL, r"[0-9]{20}|[0-9]{8}")
-    code, _ = _labelled(rows, _CODE, _CODE_LABEL, r"[0-9]{12}|[0-9]{10}")
+    # Below the 价税合计 line stand the seller and the remarks (备注), where a red-letter
+    # invoice names the one it cancels: an invoice's own number is always above it. On a
+    # page shown turned, no row reads across and "below" means nothing.
+    grand = next((row.y for row in rows if row.upright and _GRAND.search(row.text) and
+                  "写" in row.text), None)
+    above = [row for row in rows if grand is None or row.y < grand]
+    number, how = _labelled(above, _NUMBER, _NUMBER_LABEL, r"[0-9]{20}|[0-9]{8}")
+    code, _ = _labelled(above, _CODE, _CODE_LABEL, r"[0-9]{12}|[0-9]{10}")
     if not number or (len(number) == 8 and not code):
-        found_code, found_number = _fallback(rows, year, code)
+        found_code, found_number = _fallback(above, year, code)
         if found_number and (not number or found_number == number):
             number, code, how = found_number, found_code, how or "fallback"
     if len(number) == 20:
         code = ""  # a 数电 number stands alone: a code found near it is something else
-    amount, tax, total = _totals(rows)
-    return Facts(number, code, _date(rows), _title(rows), amount, tax, total,
-                 how if number else "")
+    return Facts(number, code, _date(rows), _title(rows), *_totals(rows), how if number else "")
 
 
 def _labelled(rows: list[_Row], full: re.Pattern[str], label: re.Pattern[str],
@@ -191,15 +205,13 @@ def _labelled(rows: list[_Row], full: re.Pattern[str], label: re.Pattern[str],
     follow each other in the content stream, else `positions`), or the nearest token to
     its right whose baseline is within half a line of the label's."""
     for row in rows:
-        found = full.search(row.text)
-        if found:
+        for found in (f for f in full.finditer(row.text) if _own(row, f.start())):
             # The label's last character (a colon, usually) and the value's first.
             label_run = row.chars[len(row.text[:found.start(1)].rstrip()) - 1].run
             value_run = row.chars[found.start(1)].run
-            adjacent = value_run in (label_run, label_run + 1)
-            return found.group(1), "labels" if adjacent else "positions"
+            return found.group(1), "labels" if value_run - label_run in (0, 1) else "positions"
     for row in rows:
-        for found in label.finditer(row.text):
+        for found in (f for f in label.finditer(row.text) if _own(row, f.start())):
             end = row.chars[found.end() - 1].end
             best = None
             for other in rows:
@@ -222,8 +234,13 @@ def _clear(row: _Row, start: float, end: float) -> bool:
 
 
 def _tokens(row: _Row) -> list[tuple[str, float]]:
-    """The row's whitespace-separated tokens with the left edge of each."""
-    return [(m.group(), row.chars[m.start()].x) for m in re.finditer(r"\S+", row.text)]
+    """The tokens of the row's own part (`_Row.own`) with the left edge of each."""
+    return [(m.group(), row.chars[m.start()].x) for m in re.finditer(r"\S+", row.text[:row.own])]
+
+
+def _own(row: _Row, start: int) -> bool:
+    """A label at `start` names this invoice's code or number, not another invoice's."""
+    return start < row.own and not row.text[:start].replace(" ", "").endswith(_OTHERS)
 
 
 def _fallback(rows: list[_Row], year: int, code: str) -> tuple[str, str]:
@@ -232,12 +249,15 @@ def _fallback(rows: list[_Row], year: int, code: str) -> tuple[str, str]:
     with the 8-digit number nearest it, else one 数电 number with a plausible year and region."""
     candidates: list[tuple[str, float, float]] = []
     for row in rows:
-        for chars in _stretches(row):
+        # Right of a name of another identifier, however far (a bank account drawn apart
+        # from its 银行账号:), the row holds that identifier's value, never this one.
+        named = _NOT_IDENTITY.search(row.text)
+        end = min(named.start() if named else len(row.text), row.own)
+        for chars in _stretches(row.chars[:end]):
             text = "".join(c.char if c.run >= 0 else " " for c in chars)
-            # A stretch that names another identifier holds its value after the name.
-            named = _NOT_IDENTITY.search(text)
+            machine = _MACHINE.search(text)
             tokens = [(m.group(), chars[m.start()].x)
-                      for m in re.finditer(r"\S+", text[:named.start() if named else None])]
+                      for m in re.finditer(r"\S+", text[:machine.start() if machine else None])]
             grouped = _check_code_groups(tokens)
             candidates += [(token, x, row.y) for i, (token, x) in enumerate(tokens)
                            if _digits(token) and i not in grouped]
@@ -245,8 +265,7 @@ def _fallback(rows: list[_Row], year: int, code: str) -> tuple[str, str]:
              if (t == code) or (not code and _plausible_code(t, year))]
     if codes:
         _, cx, cy = codes[0]
-        numbers = sorted((abs(x - cx) + abs(y - cy), t) for t, x, y in candidates
-                         if len(t) == 8)
+        numbers = sorted((abs(x - cx) + abs(y - cy), t) for t, x, y in candidates if len(t) == 8)
         if numbers:
             return codes[0][0], numbers[0][1]
     for text, _, _ in candidates:
@@ -260,10 +279,10 @@ def _fallback(rows: list[_Row], year: int, code: str) -> tuple[str, str]:
 _APART_EM = 4.0
 
 
-def _stretches(row: _Row) -> list[list[_Char]]:
-    """The row's characters cut where they stand wide apart."""
+def _stretches(chars: list[_Char]) -> list[list[_Char]]:
+    """A row's characters cut where they stand wide apart."""
     found: list[list[_Char]] = [[]]
-    for char in row.chars:
+    for char in chars:
         if char.run < 0 and char.end - char.x > _APART_EM * char.size:
             found.append([])
         else:
@@ -293,12 +312,9 @@ def _digits(text: str) -> bool:
 
 def _plausible_code(text: str, year: int) -> bool:
     # 12 digits: 0, region (2–5), year (6–7), batch, type; 10 digits: region (1–4), year (5–6).
-    if len(text) == 12:
-        return text[0] == "0" and int(text[1:3]) in _PROVINCES and \
-            10 <= int(text[5:7]) <= year + 1
-    if len(text) == 10:
-        return int(text[0:2]) in _PROVINCES and 10 <= int(text[4:6]) <= year + 1
-    return False
+    at = {12: 1, 10: 0}.get(len(text))
+    return at is not None and (at == 0 or text[0] == "0") and \
+        int(text[at:at + 2]) in _PROVINCES and 10 <= int(text[at + 4:at + 6]) <= year + 1
 
 
 def _plausible_number(text: str, year: int) -> bool:
@@ -308,11 +324,8 @@ def _plausible_number(text: str, year: int) -> bool:
 
 def _date(rows: list[_Row]) -> dt.date | None:
     """The date after 开票日期 on its row, else the first date written on the page."""
-    labelled = []
-    for row in rows:
-        found = _DATE_LABEL.search(row.text)
-        if found:
-            labelled.append(row.text[found.end():].replace(" ", ""))
+    labelled = [row.text[found.end():].replace(" ", "") for row in rows
+                if (found := _DATE_LABEL.search(row.text))]
     for text in labelled + [row.text.replace(" ", "") for row in rows]:
         for pattern in _DATES:
             for match in pattern.finditer(text):
@@ -328,8 +341,7 @@ def _title(rows: list[_Row]) -> str:
     best: tuple[float, str] | None = None
     for row in rows:
         for phrase, size in _phrases(row):
-            match = _TITLE.fullmatch(phrase)
-            if match and "号码" not in phrase and "代码" not in phrase and \
+            if _TITLE.fullmatch(phrase) and "号码" not in phrase and "代码" not in phrase and \
                     (best is None or size > best[0]):
                 best = (size, phrase)
     return best[1].replace("(", "（").replace(")", "）") if best else ""
@@ -343,12 +355,10 @@ def _phrases(row: _Row) -> list[tuple[str, float]]:
     for char in row.chars:
         if char.run < 0 or char.char.isspace():
             continue
-        if end is not None and (abs(char.size - size) > 0.15 * size or
-                                char.x - end > 1.2 * size):
+        if end is not None and (abs(char.size - size) > 0.15 * size or char.x - end > 1.2 * size):
             phrases.append((text, size))
             text = ""
-        if not text:
-            size = char.size
+        size = size if text else char.size
         text += char.char
         end = char.end
     if text:
@@ -375,8 +385,7 @@ def _totals(rows: list[_Row]) -> tuple[Decimal | None, Decimal | None, Decimal |
             if marked:
                 amount, tax = marked[0], marked[1] if len(marked) > 1 else None
     if total is None:
-        every = [value for row in rows for value, yen in _amounts(row.text) if yen]
-        total = max(every) if every else None
+        total = max((v for row in rows for v, yen in _amounts(row.text) if yen), default=None)
     if None not in (amount, tax, total) and amount + tax != total:  # type: ignore[operator]
         amount = tax = None
     if tax is None and amount is not None and amount == total:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import dataclass
 
 from pypdf import PageObject, PdfReader
@@ -64,6 +65,10 @@ def page_view(page: PageObject) -> View:
     return View(tuple(float(v) for v in matrix), *shown)  # type: ignore[arg-type]
 
 
+# 共2页 第1页, 第2页/共2页, 销货清单 / 销售货物或者提供应税劳务清单.
+_CONTINUED = re.compile(r"共[0-9]+页|第[0-9]+页|清单")
+
+
 def read_pdf(data: bytes, member: str = "") -> tuple[list[AsIs], list[Problem]]:
     """One `AsIs` per invoice in the PDF `data` (from zip member `member`, if any), or the
     problem that refuses the whole file."""
@@ -86,8 +91,9 @@ def read_pdf(data: bytes, member: str = "") -> tuple[list[AsIs], list[Problem]]:
         # pypdf raises many types on damaged input; each means the same to a clerk.
         detail = f"{type(exc).__name__}: {exc}"[:200]
         return [], [problem("parse.pdf", detail=detail, detail_zh=f"文件损坏（{detail}）")]
-    facts = [page_facts(_runs(page, view)) for page, view in zip(reader.pages, views, strict=True)]
-    groups = _invoices(facts)
+    runs = [_runs(page, view) for page, view in zip(reader.pages, views, strict=True)]
+    facts = [page_facts(found) for found in runs]
+    groups = _invoices(facts, [_continued(found) for found in runs])
     if not groups:
         return [], [problem("file.not_invoice",
                             detail="no invoice number was found; a receipt or other document?",
@@ -138,15 +144,25 @@ def _runs(page: PageObject, view: View) -> list[Run]:
     return runs
 
 
-def _invoices(facts: list[Facts]) -> list[list[int]]:
-    """Pages grouped by invoice: a page with a new number starts one; any other page
-    belongs to the invoice before it (pages before the first number, to the first)."""
+def _continued(runs: list[Run]) -> bool:
+    """Whether a page says it is one of several (共2页 第2页) or a 销货清单: only such a page
+    repeating the number before it continues that invoice."""
+    return bool(_CONTINUED.search("".join(run.text for run in runs).replace(" ", "")))
+
+
+def _invoices(facts: list[Facts], continued: list[bool]) -> list[list[int]]:
+    """Pages grouped by invoice: a page with a new number starts one, and so does a page
+    repeating the number before it without saying it is continued (the same invoice merged
+    twice is two invoices, the second a duplicate); any other page belongs to the invoice
+    before it (pages before the first number, to the first)."""
     groups: list[list[int]] = []
     lead: list[int] = []
     current = ("", "")
     for index, page in enumerate(facts):
+        repeated = page.number == current[0] and not (continued[index] or
+                                                      continued[max(index - 1, 0)])
         # A continued page whose code could not be read still repeats the number.
-        if page.number and (page.number != current[0] or
+        if page.number and (page.number != current[0] or repeated or
                             (page.code and current[1] and page.code != current[1])):
             current = (page.number, page.code)
             groups.append([*lead, index])
@@ -173,6 +189,6 @@ def _merge(pages: list[Facts]) -> Facts:
 def _inks(data: bytes, views: list[View]) -> tuple[list[Box], str]:
     """Each page's ink; the whole page when it cannot be measured (then said in `source`)."""
     try:
-        return ink_boxes(data, range(len(views))), ""
+        return ink_boxes(data, range(len(views)), [view.mm for view in views]), ""
     except InkUnavailable:
         return [(0.0, 0.0, *view.mm) for view in views], "; ink not measured: whole page"

@@ -63,8 +63,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # The invoice itself.
     "invoice.kind": ("发票种类“{found}”未知，应为 {allowed}。",
                      "Unknown invoice kind '{found}'; expected one of {allowed}."),
-    "invoice.code": ("发票代码“{found}”错误：应为 10 位或 12 位数字。",
-                     "Invoice code '{found}' is wrong: expected 10 or 12 digits."),
+    "invoice.code": ("发票代码“{found}”错误：应为 10 位或 12 位数字。{detail_zh}",
+                     "Invoice code '{found}' is wrong: expected 10 or 12 digits. {detail}"),
     "invoice.number": ("发票号码“{found}”错误：{expected_zh}。",
                        "Invoice number '{found}' is wrong: {expected}."),
     "invoice.date": ("开票日期“{found}”错误：{detail_zh}。",

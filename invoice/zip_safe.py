@@ -49,6 +49,7 @@ class SafeZip:
             raise _refused(f"the zip holds {len(infos)} members (at most {MAX_MEMBERS})",
                            f"压缩文件有 {len(infos)} 个成员（最多 {MAX_MEMBERS} 个）")
         self._infos: dict[str, zipfile.ZipInfo] = {}
+        folders: set[str] = set()
         for info in infos:
             name = info.filename
             clean = posixpath.normpath(name.replace("\\", "/"))
@@ -59,8 +60,17 @@ class SafeZip:
             if info.flag_bits & 0x1:
                 raise _refused(f"member {name[:80]!r} is encrypted",
                                f"成员 {name[:80]!r} 已加密", "zip.unsafe")
-            if not info.is_dir():
-                self._infos[clean.lstrip("./") if clean != "." else clean] = info
+            key = clean.lstrip("./") if clean != "." else clean
+            # Two members of one name: which one a reader sees is up to the reader (the
+            # zip module takes the last), so the file could show one invoice and print
+            # another.
+            if key in self._infos or key in folders:
+                raise _refused(f"two members are named {name[:80]!r}",
+                               f"有两个成员同名 {name[:80]!r}", "zip.unsafe")
+            if info.is_dir():
+                folders.add(key)
+            else:
+                self._infos[key] = info
 
     @property
     def names(self) -> list[str]:

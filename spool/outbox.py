@@ -112,9 +112,13 @@ class Backlog:
 
 
 def backlog(conn: sqlite3.Connection) -> Backlog:
-    count, oldest = conn.execute(
-        "SELECT count(*), min(at) FROM events WHERE synced_at IS NULL").fetchone()
-    return Backlog(count, oldest)
+    # The oldest unsent event is the first by seq (events are sent in seq order): found
+    # by the primary key at once, where min(at) read every unsent row (26 ms of a status
+    # at 100,000 events with sync off, the web console's overview on every poll).
+    (count,) = conn.execute("SELECT count(*) FROM events WHERE synced_at IS NULL").fetchone()
+    first = conn.execute("SELECT at FROM events WHERE synced_at IS NULL ORDER BY seq"
+                         " LIMIT 1").fetchone()
+    return Backlog(count, first[0] if first else None)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ OFD; hostile zips each refused with their own code, reading bounded in memory.""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -216,3 +217,82 @@ def test_the_daemon_rejects_hostile_zips_and_prints_a_bundle(station: Station) -
             wrong[name] = "not byte-identical in rejected/"
     assert wrong == {}
     assert "Traceback" not in station.log_text()
+
+
+# --- the documents of one invoice must agree on its totals and date --------------------------
+
+XML_DAY, OTHER_DAY = dt.date(2026, 6, 4), dt.date(2025, 7, 22)
+
+
+def pdf_of(day: dt.date = XML_DAY, amount: str = "100.00", tax: str = "13.00",
+           total: str = "113.00") -> bytes:
+    """A 数电 PDF numbered as the XML (`NUMBER`) showing `day` and these totals."""
+    from printstation.harness import einvoice_pdfs as made
+
+    return made.digital(truth=dataclasses.replace(
+        made.DIGITAL, number=NUMBER, date=day, total_amount=Decimal(amount),
+        total_tax=Decimal(tax), total=Decimal(total))).data
+
+
+def test_a_pdf_that_agrees_with_the_xml_prints_with_its_data() -> None:
+    needs("pdf_read")
+    _, asis, problems = read_bundle(zip_of({"dzfp.xml": einvoice_xml(), "dzfp.pdf": pdf_of()}))
+    assert problems == [] and (asis.key, asis.total, asis.date, asis.source) == \
+        (NUMBER, Decimal("113.00"), XML_DAY, "xml")
+
+
+@pytest.mark.parametrize(("shown", "differs"), [
+    (dict(day=OTHER_DAY, amount="8562.72", tax="256.88", total="8819.60"), ("totals", "date")),
+    (dict(day=OTHER_DAY), ("date",)),
+    (dict(amount="200.00", tax="26.00", total="226.00"), ("totals",)),
+])
+def test_a_pdf_showing_other_totals_or_another_date_is_a_mismatch(
+        shown: dict, differs: tuple[str, ...]) -> None:
+    # The same number on both (the red team's dzfp_x1.zip): the journal would record the
+    # XML's 113.00 while the paper shows another invoice's amounts.
+    needs("pdf_read")
+    _, _, problems = read_bundle(zip_of({"dzfp.xml": einvoice_xml(), "dzfp.pdf": pdf_of(**shown)}))
+    assert [p.code for p in problems] == ["bundle.mismatch"]
+    en, zh = problems[0].en, problems[0].zh
+    assert NUMBER in en and NUMBER in zh
+    said = {"totals": ("100.00 + 13.00 = 113.00", "金额合计"), "date": ("2026-06-04", "开票日期")}
+    seen = {"totals": f"{shown.get('amount')} + {shown.get('tax')} = {shown.get('total')}",
+            "date": str(shown.get("day"))}
+    for what in ("totals", "date"):
+        named = what in differs
+        assert (said[what][0] in en, said[what][0] in zh, said[what][1] in zh) == (named,) * 3
+        assert (seen[what] in en and seen[what] in zh) == named
+
+
+def test_page_totals_that_do_not_add_up_are_no_mismatch() -> None:
+    # A misread total (118.00 for 113.00) breaks amount + tax = total: the page's totals
+    # are not taken as what it shows, and the exact XML stands.
+    needs("pdf_read")
+    _, asis, problems = read_bundle(zip_of({"dzfp.xml": einvoice_xml(),
+                                            "dzfp.pdf": pdf_of(total="118.00")}))
+    assert problems == [] and (asis.total_tax, asis.total) == (Decimal("13.00"),
+                                                               Decimal("113.00"))
+
+
+def test_an_ofd_with_other_totals_than_the_xml_is_a_mismatch() -> None:
+    needs("ofd_read")
+    from printstation.harness.ofd_maker import make_ofd
+
+    agreeing, _ = make_ofd(number=NUMBER, date=XML_DAY, amount="100.00", tax="13.00")
+    _, asis, problems = read_bundle(zip_of({"dzfp.xml": einvoice_xml(), "dzfp.ofd": agreeing}))
+    assert problems == [] and (asis.format, asis.total) == ("ofd", Decimal("113.00"))
+    other, _ = make_ofd(number=NUMBER, date=XML_DAY)  # 17699.12 + 2300.88 = 20000.00
+    _, _, problems = read_bundle(zip_of({"dzfp.xml": einvoice_xml(), "dzfp.ofd": other}))
+    assert [p.code for p in problems] == ["bundle.mismatch"]
+    assert "17699.12 + 2300.88 = 20000.00" in problems[0].en
+    assert "开票日期" not in problems[0].zh
+
+
+def test_a_merged_ofd_is_not_one_bundle() -> None:
+    needs("ofd_read")
+    from printstation.harness.ofd_maker import make_ofd
+
+    merged, _ = make_ofd(pages=2, page_numbers=("24322000000489101796", "24322000000489102222"))
+    _, _, problems = read_bundle(zip_of({"dzfp.ofd": merged}))
+    assert [p.code for p in problems] == ["zip.contents"]
+    assert "2 invoices" in problems[0].en and "2 张发票" in problems[0].zh

@@ -139,3 +139,19 @@ def test_many_line_einvoice_prints_on_continued_pages(tmp_path: Path) -> None:
     assert len(pages) >= 4
     assert all(round(float(p.mediabox.height)) == 842 for p in pages)
     assert f"共{len(pages)}页" in pages[-1].extract_text().replace(" ", "")
+
+
+def test_a_pdf_invoice_reprints_the_page_it_printed(tmp_path: Path) -> None:
+    data = (REAL / "sdp_zp_2025_jiangsu_3items.pdf").read_bytes()
+    station = station_at(tmp_path)
+    with running(station):
+        drop_by_rename(station, "sdp.pdf", data)
+        settle(station, 1)
+        done = station.cli("reprint", "25322000000337005189", "--reason", "卡纸 jammed")
+        assert done.returncode == 0, done.stderr
+        jobs = settle(station, 2)
+    assert [j["state"] for j in jobs] == ["printed", "printed"], [j["errors"] for j in jobs]
+    first, again = sorted(station.printed.glob("*.pdf"), key=lambda p: p.stat().st_mtime)
+    # The same page, placed the same way: not the file's bytes, which are archived.
+    assert PdfReader(again).pages[0].extract_text() == PdfReader(first).pages[0].extract_text()
+    assert ink_boxes(again.read_bytes(), [0]) == ink_boxes(first.read_bytes(), [0])

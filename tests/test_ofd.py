@@ -481,3 +481,36 @@ def test_painting_is_reproducible(font: str) -> None:
     data, _ = make_ofd(font=font, signed=True)
     assert ofd_to_pdf(data) == ofd_to_pdf(data)
     assert ofd_to_pdf(real(LEGACY)) == ofd_to_pdf(real(LEGACY))
+
+
+# --- invoices merged into one OFD ---------------------------------------------------------
+
+FIRST, SECOND = "24322000000489101796", "24322000000489102222"
+
+
+@pytest.mark.parametrize("shown", [(FIRST, SECOND), (FIRST, FIRST, SECOND),
+                                   (FIRST, SECOND, SECOND), (FIRST, SECOND, FIRST)])
+def test_a_merged_ofd_is_one_invoice_per_number_its_pages_show(shown: tuple[str, ...]) -> None:
+    data, truth = make_ofd(pages=len(shown), page_numbers=shown)
+    found, problems = read_ofd(data, "dzfp.ofd")
+    assert problems == []
+    assert [(a.number, a.pages) for a in found] == list(truth.invoices)
+    assert len(found) == len(truth.invoices) > 1
+    # The first keeps the document's own data; the others are read from their pages.
+    assert [a.source for a in found] == ["customdata"] + ["text"] * (len(found) - 1)
+    painted = ink_boxes(ofd_to_pdf(data), range(len(shown)))
+    for asis in found:
+        assert (asis.date, asis.total_amount, asis.total_tax, asis.total, asis.title,
+                asis.member) == (truth.date, truth.total_amount, truth.total_tax, truth.total,
+                                 truth.title, "dzfp.ofd")
+        assert asis.page_mm == tuple(truth.page_mm[p] for p in asis.pages)
+        for page, box in zip(asis.pages, asis.ink_mm, strict=True):
+            assert box == pytest.approx(painted[page], abs=TOLERANCE_MM), (page, box)
+
+
+def test_a_later_page_splits_only_on_a_number_read_beside_its_label() -> None:
+    # Labels drawn apart from values: the second page's number is a guess by the fallback,
+    # not what the page says it is; the pages stay one invoice, the document's.
+    data, truth = make_ofd(pages=2, page_numbers=(FIRST, SECOND), labels_apart=True)
+    asis = only(data)
+    assert (asis.number, asis.pages, asis.source) == (truth.number, (0, 1), "customdata")

@@ -9,7 +9,7 @@ import io
 from decimal import Decimal
 
 import pytest
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 
 from printstation.harness import einvoice_pdfs as made
 from printstation.harness.docs import broken_xref_pdf, encrypted_pdf, pdf
@@ -268,5 +268,83 @@ def test_totals_are_kept_only_when_they_add_up() -> None:
 def test_pages_group_into_invoices_by_their_numbers() -> None:
     a, b = Facts(number="25322000000337005189"), Facts(number="25322000000337005190")
     blank = Facts()
-    assert pdf_read._invoices([blank, a, a, blank, b]) == [[0, 1, 2, 3], [4]]
-    assert pdf_read._invoices([blank, blank]) == []
+    # The repeated number continues the invoice only on a page that says it continues.
+    assert pdf_read._invoices([blank, a, a, blank, b], [False, False, True, False, False]) \
+        == [[0, 1, 2, 3], [4]]
+    assert pdf_read._invoices([blank, a, a, blank, b], [False] * 5) == [[0, 1], [2, 3], [4]]
+    assert pdf_read._invoices([blank, blank], [False] * 2) == []
+
+
+# -- another invoice's identity on the page, identifiers apart from their names ----------------
+
+@pytest.mark.parametrize("remark_y", [80.0, 112.0])
+@pytest.mark.parametrize("block", ["line", "column"])
+def test_a_red_letter_invoice_reads_as_its_own_not_as_the_one_it_cancels(
+        block: str, remark_y: float) -> None:
+    # Its remark `对应正数发票代码: 011001900311 号码: 37745385` names the blue invoice with a
+    # plausible code and an 8-digit number, in the item area (80) or the remarks (112).
+    sample = made.red_letter(block, remark_y)
+    [truth] = sample.invoices
+    [got], problems = read_pdf(sample.data)
+    assert problems == []
+    assert (got.key, got.source) == ("011001900322-37745999", truth.source)
+    assert (got.total_amount, got.total_tax, got.total) == \
+        (Decimal("-25.47"), Decimal("-0.76"), Decimal("-26.23"))
+
+
+@pytest.mark.parametrize("label", ["对应正数发票代码:", "正数发票代码:", "原发票代码:",
+                                   "蓝字发票代码:", "红字发票代码:", "对应发票代码:"])
+def test_a_code_and_number_named_as_another_invoice_s_are_never_this_one_s(label: str) -> None:
+    facts = page_facts(runs((20, 30, "增值税电子普通发票"),
+                            (20, 120, f"{label} 011001900311 发票号码: 37745385")), TODAY)
+    assert (facts.code, facts.number, facts.source) == ("", "", "")
+    # The same code and number without the words before them are the page's own.
+    own = page_facts(runs((20, 30, "增值税电子普通发票"),
+                          (20, 120, "发票代码: 011001900311 发票号码: 37745385")), TODAY)
+    assert (own.code, own.number) == ("011001900311", "37745385")
+
+
+def test_nothing_below_the_grand_total_line_is_the_invoice_s_identity() -> None:
+    def page(y: float, text: str) -> Facts:
+        return page_facts(runs((20, 30, "电子发票(普通发票)"),
+                               (20, 200, "价税合计(大写) 壹佰圆整 (小写)¥100.00"), (20, y, text)),
+                          TODAY)
+
+    # The seller's block and the remarks stand below the 价税合计 line.
+    for text in ("发票号码: 25322000000337005189", "25322000000337005189"):
+        assert page(240, text).number == "", text
+        assert page(120, text).number == "25322000000337005189", text
+
+
+@pytest.mark.parametrize("name", ["银行账号:", "开户行:", "纳税人识别号:", "电话:", "地址:",
+                                  "校验码:"])
+def test_a_token_far_right_of_another_identifier_s_name_is_never_the_number(name: str) -> None:
+    # 326 pt apart: two stretches of one row, as a bank account drawn apart from its label.
+    apart = page_facts(runs((20, 30, "电子发票(普通发票)"), (20, 60, name),
+                            (400, 60, "25322000000337005189")), TODAY)
+    assert (apart.number, apart.source) == ("", "")
+    own_row = page_facts(runs((20, 30, "电子发票(普通发票)"), (20, 60, name),
+                              (400, 80, "25322000000337005189")), TODAY)
+    assert (own_row.number, own_row.source) == ("25322000000337005189", "fallback")
+
+
+@pytest.mark.parametrize("row_y", [103.0, 70.0])
+def test_a_bank_account_shaped_like_a_number_makes_no_invoice(row_y: float) -> None:
+    # No 发票号码 is readable; the account 25320101040012345678 (year 25, province 32) far
+    # right of `银行账号:`, below the 价税合计 line (103) or above the 合计 line (70).
+    found, problems = read_pdf(made.account_apart(row_y).data)
+    assert found == [] and [p.code for p in problems] == ["file.not_invoice"]
+
+
+def test_a_page_shown_turned_has_no_line_below_the_grand_total() -> None:
+    # An upright invoice given /Rotate 90: every run reads downwards, each is a row of its
+    # own, and the number's row lies "below" 价税合计 by y alone; it is still the number.
+    writer = PdfWriter(clone_from=io.BytesIO(made.digital().data))
+    writer.pages[0].rotate(90)
+    turned = io.BytesIO()
+    writer.write(turned)
+    [got], problems = read_pdf(turned.getvalue())
+    assert problems == [] and got.number == made.DIGITAL.number
+    facts = page_facts([Run("价税合计(大写)", 40, 46, 9, False, 0),
+                        Run("25322000000337005189", 480, 480, 9, False, 1)], TODAY)
+    assert (facts.number, facts.source) == ("25322000000337005189", "fallback")

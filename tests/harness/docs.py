@@ -30,8 +30,11 @@ def pdf(pages: int = 1, size_mm: tuple[float, float] = (210, 140),
         text: str = "发票号码：26112000000012345678") -> bytes:
     buf = io.BytesIO()
     canvas = Canvas(buf, pagesize=(size_mm[0] * mm, size_mm[1] * mm))
-    for _ in range(pages):
-        canvas.drawString(20, 20, text.encode("ascii", "ignore").decode() or "x")
+    for page in range(pages):
+        # The number on the first page; the others are the invoice's further pages (a
+        # page repeating it would be the same invoice again, unless it says 共N页).
+        shown = text if page == 0 else f"page {page + 1}"
+        canvas.drawString(20, 20, shown.encode("ascii", "ignore").decode() or "x")
         canvas.showPage()
     canvas.save()
     return buf.getvalue()

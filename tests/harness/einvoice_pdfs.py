@@ -348,6 +348,36 @@ def receipt() -> Made:
     return _made([_Sheet((180.0, 90.0), (5.0, 5.0, 170.0, 75.0), texts, (28, 50))], [])
 
 
+def red_letter(block: str = "line", remark_y: float = 112.0) -> Made:
+    """A legacy red-letter (红字) invoice, amounts negative, whose remark names the blue
+    invoice it cancels (`对应正数发票代码: … 号码: …`, a plausible code and an 8-digit number)
+    at `remark_y` mm: 112 is the remarks area below 价税合计; 80 is above the 合计 line,
+    where only the words before them say whose they are. `block` as `legacy_didi`."""
+    truth = replace(LEGACY, number="37745999", code="011001900322",
+                    total_amount=Decimal("-25.47"), total_tax=Decimal("-0.76"),
+                    total=Decimal("-26.23"), source="fallback" if block == "line" else "positions")
+    remark = _Text(118, remark_y, f"对应正数发票代码: {LEGACY.code} 号码: {LEGACY.number}", 8)
+    texts = [*_legacy_texts(truth, block, "2019年08月05日"), remark]
+    return _made([_Sheet((215.2, 139.0), (7.4, 4.0, 201.8, 128.0), texts, _LEGACY_RULES)],
+                 [truth])
+
+
+# A bank account with the shape of a 数电 number (year 25, province 32).
+ACCOUNT = "25320101040012345678"
+
+
+def account_apart(row_y: float = 103.0) -> Made:
+    """A 数电 page whose 发票号码 label and number are not text (drawn as outlines), with a
+    bank account of a number's shape drawn far right of its `银行账号:` label, at `row_y`
+    mm (103: the remarks below 价税合计; 70: above the 合计 line). No number can be read:
+    it is no invoice to the reader."""
+    texts = [t for t in _digital_texts(DIGITAL, False)
+             if t.text not in ("发票号码:", DIGITAL.number)]
+    texts += [_Text(8, row_y, "购方开户银行:江苏银行天惠支行;      银行账号:", 8),
+              _Text(160, row_y, ACCOUNT, 8)]
+    return _made([_Sheet((210.0, 140.0), (4.4, 6.0, 205.0, 127.0), texts, _DIGITAL_RULES)], [])
+
+
 def merged_three() -> Made:
     """Three invoices merged one per page: 数电, legacy Didi, 数电."""
     second = replace(DIGITAL, number="25322000000337005190", source="labels")

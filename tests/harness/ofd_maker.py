@@ -59,6 +59,9 @@ class Truth:
     glyphs: tuple[Glyph, ...]
     # Picture draws on all pages (QR code, seal annotation, signature seal).
     pictures: int
+    # Each invoice the pages show, in order: (number, its pages). One unless `page_numbers`
+    # merges several invoices into the document.
+    invoices: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 def _deltas(values: list[float]) -> str:
@@ -258,6 +261,7 @@ def ofd_members(*, number: str = "24322000000489101796", code: str = "",
                 page_mm: tuple[float, float] = (210.0, 140.0), font: str = "embedded",
                 namespace: str = "prefixed", labels_apart: bool = False, signed: bool = False,
                 shown_number: str | None = None, qr_format: str = "PNG",
+                page_numbers: tuple[str, ...] = (),
                 ) -> tuple[dict[str, bytes], Truth]:
     """The members of a synthetic OFD invoice, and its truth.
 
@@ -265,8 +269,11 @@ def ofd_members(*, number: str = "24322000000489101796", code: str = "",
     "broken" (a file that is no font) or "damaged" (a TrueType font with garbled
     outlines). `namespace`: "prefixed" (`ofd:`), "default" or "none". `shown_number` draws
     another number on the page than CustomData says. `qr_format`: the QR code picture's
-    format for Pillow (PNG, JPEG, BMP, GIF, TIFF).
+    format for Pillow (PNG, JPEG, BMP, GIF, TIFF). `page_numbers`: the number each page
+    shows beside its label, one per page (invoices merged into one OFD; CustomData still
+    says `number`).
     """
+    assert not page_numbers or len(page_numbers) == pages, (page_numbers, pages)
     p, head = {"prefixed": ("ofd:", f'xmlns:ofd="{NS}"'), "default": ("", f'xmlns="{NS}"'),
                "none": ("", "")}[namespace]
     total = Decimal(amount) + Decimal(tax)
@@ -304,7 +311,7 @@ def ofd_members(*, number: str = "24322000000489101796", code: str = "",
         page = _Page(n, p)
         page.ids[0] = 1000 * (n + 1)
         page.image((6.5, 6, 20, 20), "7")
-        shown = shown_number or number
+        shown = page_numbers[n] if page_numbers else shown_number or number
         if labels_apart:
             page.text(172, 30, code or shown, 3.175)
             if code:
@@ -427,8 +434,14 @@ def ofd_members(*, number: str = "24322000000489101796", code: str = "",
         f'<{p}DocRoot>Doc_0/Document.xml</{p}DocRoot>{signatures}</{p}DocBody></{p}OFD>'
     ).encode()
     source = "customdata" if custom else "attachment" if attachment is not None else "text"
+    invoices: list[tuple[str, list[int]]] = []
+    for n, shown in enumerate(page_numbers or (shown_number or number,) * pages):
+        if not invoices or invoices[-1][0] != shown:
+            invoices.append((shown, []))
+        invoices[-1][1].append(n)
     truth = Truth(number, code, date, Decimal(amount), Decimal(tax), total, title, source,
-                  (page_mm,) * pages, tuple(glyphs), 2 * pages + int(signed))
+                  (page_mm,) * pages, tuple(glyphs), 2 * pages + int(signed),
+                  tuple((shown, tuple(group)) for shown, group in invoices))
     return members, truth
 
 
