@@ -29,6 +29,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("cups_latency.py", []),
     ("sync.py", []),
     ("service_footprint.py", []),
+    ("web_console.py", []),
     ("soak.py", []),
 ]
 
@@ -54,6 +55,16 @@ TARGETS = [
      r"\| [\d,]+ jobs in the journal \| ([\d.]+) \|"),
     ("sync of a 100,000-event backlog", "< 30 s", "sync.py",
      r"sync worker → reference receiver .*? \| ([\d.]+) s \|"),
+    ("web console, 100,000 jobs: overview p50 (ms)", "≤ 50", "web_console.py",
+     r"\| overview `/` \| ([\d.]+) \|"),
+    ("web console, 100,000 jobs: overview p99 (ms)", "≤ 200", "web_console.py",
+     r"\| overview `/` \| [\d.]+ \| ([\d.]+) \|"),
+    ("web console, 100,000 jobs: queue p50 (ms)", "≤ 50", "web_console.py",
+     r"\| queue `/queue` \| ([\d.]+) \|"),
+    ("web console, 100,000 jobs: queue p99 (ms)", "≤ 200", "web_console.py",
+     r"\| queue `/queue` \| [\d.]+ \| ([\d.]+) \|"),
+    ("pickup p50 with the console polled every second / idle", "0.90–1.10", "web_console.py",
+     r"\| median of \d+ runs \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|"),
     ("soak: 5,000 invoices, 20 SIGKILLs, faults", "0 violations", "soak.py",
      r"\| invariant violations \| (\d+) \|"),
 ]

@@ -39,6 +39,7 @@ from . import (
     rendering,
     sync_commands,
     tables,
+    web_commands,
 )
 from .parser import build_parser, join_negative_offsets
 
@@ -382,4 +383,5 @@ COMMANDS = {
     "sync": cmd_sync,
     "reconcile": cmd_reconcile,
     "receiver": cmd_receiver,
+    "web": web_commands.run,
 }

@@ -39,7 +39,8 @@ ENVIRONMENT = (
 )
 FILES = (
     ("/etc/printstation/printstation.toml", "the config; then conf.d/*.toml in name order"),
-    ("/etc/printstation/conf.d/50-calibration-PRINTER.toml", "offsets written by calibrate"),
+    ("/var/lib/printstation/calibration.toml", "offsets set by calibrate (kept by the "
+                                               "daemon; over the config's offsets)"),
     ("/etc/printstation/stocks/", "stock layouts of your own"),
     ("/var/lib/printstation/journal.db", "the journal (SQLite): jobs, invoices, events"),
     ("/var/lib/printstation/archive/", "printed files and the pages sent to the printer"),

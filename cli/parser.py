@@ -115,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "calibration sheet (a mm grid, a crosshair at every field, "
                                    "the current offset) on plain paper, to lay over a blank "
                                    "form against the light. --sample prints the sample invoice "
-                                   "of the stock instead. --offset and --adjust write "
-                                   "conf.d/50-calibration-PRINTER.toml, journal the change "
-                                   "and reload a running daemon.")
+                                   "of the stock instead. --offset and --adjust set the offset "
+                                   "through the daemon, which journals it, keeps it in "
+                                   "data_dir/calibration.toml and prints with it from the "
+                                   "next job on.")
     p.add_argument("printer", metavar="PRINTER", help=PRINTER)
     p.add_argument("--stock", required=True, metavar="S", help=STOCK).completions = STOCKS
     how = p.add_mutually_exclusive_group()
@@ -238,6 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="`STATION_ID TOKEN` lines, one per station")
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
     p.add_argument("--tls-key", metavar="PEM", help="and this key")
+    p = sub.add_parser("web", help="the station's local web console (SPEC §12)",
+                       description="Serve the web console for clerks: queue, printers, paper, "
+                                   "rejected files, invoices, page pictures, calibration; "
+                                   "actions after a login. `web passwd USER` sets a login.")
+    p.add_argument("--listen", metavar="HOST:PORT",
+                   help="address to listen on (default: [web] listen, 127.0.0.1:8631)")
+    web_sub = p.add_subparsers(dest="web_command", metavar="ACTION")
+    p = web_sub.add_parser("passwd", help="set (or remove) a clerk's login to the console",
+                           description="Set a clerk's password for the web console (asked "
+                                       "twice, or one line from stdin), kept as a scrypt hash "
+                                       "in [web] users_file; --delete removes the login.")
+    p.add_argument("user", metavar="USER", help="the login: letters, digits and _ . @ -")
+    p.add_argument("--delete", action="store_true", help="remove this login instead")
     p = sub.add_parser("validate", help="validate invoice files without printing",
                        description="The daemon's checks without printing: each error with its "
                                    "code, field and message; exit 0 valid, 1 invalid. Anyone "

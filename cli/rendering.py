@@ -5,15 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import sys
-import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from printstation import config as config_package
 from printstation.base.durable import atomic_write
-from printstation.base.errors import EXIT_BAD, EXIT_OK, ConfigInvalid, Unavailable, UsageError
-from printstation.config import ConfigError, PrinterSettings, Settings, Stock, load_settings
-from printstation.config.schema import Invalid, offsets
+from printstation.base.errors import EXIT_BAD, EXIT_OK, Unavailable, UsageError
+from printstation.config import PrinterSettings, Settings, Stock
 from printstation.daemon import control
 from printstation.daemon.asis_print import printable
 from printstation.daemon.checks import check_file, read_limited, route
@@ -218,7 +216,11 @@ def _offset_words(x: float, y: float) -> str:
 
 def set_offset(ctx: Context, printer_name: str, stock_name: str, text: str,
                relative: bool = False) -> int:
-    """Write `conf.d/50-calibration-PRINTER.toml`, journal old and new, reload the daemon.
+    """Set the offset through the daemon (`set-offset`, daemon/control_ops.py), which
+    checks it, journals old and new, keeps it in `data_dir/calibration.toml` and prints
+    with it from the next job on. With no daemon running, root or the data folder's owner
+    sets it here, as the owner (it applies when the daemon starts); a clerk is told to
+    start the daemon (daemon/control.py `change`).
 
     `relative` (`--adjust DX,DY`) moves the print from where it is now, the way 套打
     software adjusts: the clerk says how far the print must go right and down, not where
@@ -226,52 +228,29 @@ def set_offset(ctx: Context, printer_name: str, stock_name: str, text: str,
     settings = ctx.settings
     printer, stock = _calibration_target(settings, ctx.stocks, printer_name, stock_name)
     option, form = ("--adjust", "DX,DY") if relative else ("--offset", "X,Y")
-    old = printer.offset_for(stock.name)
     try:
         x, y = (Decimal(v.strip()) for v in text.split(","))
-        if relative:
-            x, y = Decimal(str(old[0])) + x, Decimal(str(old[1])) + y
-        new = offsets({stock.name: [x, y]})[stock.name]
-    except Invalid as exc:  # before ValueError, which it is
-        raise UsageError(f"{option}: {exc}") from None
     except (ValueError, InvalidOperation):
         raise UsageError(f"{option} takes {form} in mm, such as 1.5,-0.5; got {text!r}") \
             from None
-    lost = stock.off_page(*new)
-    if lost:
-        raise UsageError(f"{option} {text} would move {', '.join(lost[:3])} off the page")
-    dropin = settings.conf_d / f"50-calibration-{printer.name}.toml"
-    before = dropin.read_bytes() if dropin.exists() else None
-    current = tomllib.loads(before.decode()) if before else {}
-    table = dict(current.get("printers", {}).get(printer.name, {}).get("offsets", {}))
-    table[stock.name] = list(new)
-    user = control.caller_name()
-    pairs = ", ".join(f"{name} = [{v[0]:g}, {v[1]:g}]" for name, v in sorted(table.items()))
-    body = (f"# Written by `printstation calibrate` ({user}, "
-            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S}Z); the next calibrate rewrites it.\n"
-            f"[printers.{printer.name}]\noffsets = {{ {pairs} }}\n")
-    settings.conf_d.mkdir(parents=True, exist_ok=True)
-    atomic_write(dropin, body.encode("utf-8"))
+    # Sent as decimal texts: the daemon checks the 0.1 mm steps on the numbers typed.
+    args = {"printer": printer.name, "stock": stock.name,
+            option.removeprefix("--"): [str(x), str(y)]}
     try:
-        load_settings(settings.main_file, cwd=settings.config_dir.parent
-                      if settings.main_file is None else None)
-    except ConfigError as exc:
-        # Never leave a config behind that the daemon would refuse at its next start.
-        if before is None:
-            dropin.unlink()
-        else:
-            atomic_write(dropin, before)
-        raise ConfigInvalid(f"the new offset makes the config invalid: {exc}") from None
-    _journal(settings, "calibration.offset", {"printer": printer.name, "stock": stock.name,
-                                              "old": list(old), "new": list(new),
-                                              "file": str(dropin)})
+        reply, running = control.ask(settings, "set-offset", args), True
+    except control.NoDaemon:
+        reply, running = control.change(settings, "set-offset", args), False
+    control.raise_for(reply)
+    done = reply.doc
+    old, new = done["old"], done["new"]
     print(catalog.say("cal.offset", printer=printer.name, stock=stock.name,
                       old=f"{old[0]:+.1f},{old[1]:+.1f}", new=f"{new[0]:+.1f},{new[1]:+.1f}",
-                      file=str(dropin)))
+                      file=done["file"]))
     if relative:
         print(catalog.say("cal.moved", moves=moves(new[0] - old[0], new[1] - old[1])))
     print(catalog.say("cal.lands", offset=_offset_words(*new)))
-    print(_ask_reload(settings))
+    if not running:
+        print(catalog.say("cal.no_daemon"))
     return EXIT_OK
 
 
@@ -279,8 +258,3 @@ def _journal(settings: Settings, event: str, payload: dict) -> None:
     """Journaled by the daemon when it runs, with the caller's identity (daemon/control.py)."""
     control.raise_for(control.change(settings, "calibrated",
                                      {"event": event, "payload": payload}))
-
-
-def _ask_reload(settings: Settings) -> str:
-    answer = control.ask_daemon(settings, "reload")
-    return catalog.said(answer) if answer is not None else catalog.say("cal.no_daemon")

@@ -5,6 +5,7 @@ Order (SPEC §3, §4): `--config PATH`, else `$PRINTSTATION_CONFIG`, else
 under `./printstation-data/`, one `directory` printer). The main file is followed by
 `conf.d/*.toml` beside it, in name order; later files override single keys. Every problem
 is collected and reported together as `FILE: KEY: message`; nothing falls back silently.
+Over them go the offsets clerks set, which the daemon keeps in `data_dir/calibration.toml`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from printstation.base.errors import ConfigInvalid
 
-from . import schema
+from . import offset_file, schema
 from .settings import (
     AlertSettings,
     CupsSettings,
@@ -33,6 +34,7 @@ from .settings import (
     StationSettings,
     SyncSettings,
     ValidationSettings,
+    WebSettings,
 )
 from .stocks import Stock, load_stocks
 
@@ -54,6 +56,10 @@ results_dir = "printstation-data/results"
 driver = "directory"
 path = "printstation-data/printed"
 stocks = ["vat-special", "vat-ordinary", "vat-roll-76", "einvoice"]
+
+[web]
+users_file = "printstation-data/web-users"
+secret_file = "printstation-data/web-secret"
 """
 
 
@@ -173,7 +179,10 @@ def load_config(path: Path | None, cwd: Path | None = None,
     problems.extend(builder.problems)
     if problems:
         raise ConfigError(problems)
-    return Config(settings, MappingProxyType(stocks))
+    # The offsets clerks set (data_dir/calibration.toml, kept by the daemon) win over the
+    # config's, which stay the defaults; an entry the config cannot take is logged and
+    # left out, never an error of the config (config/offset_file.py).
+    return Config(offset_file.merged(settings, stocks), MappingProxyType(stocks))
 
 
 def _merge(layers: list[tuple[str, dict[str, Any]]]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -293,6 +302,8 @@ class _Builder:
                                     else None),
             alerts=AlertSettings(**v["alerts"]),
             retention=RetentionSettings(**v["retention"]),
+            web=WebSettings(v["web"]["listen"], self.path(v["web"]["users_file"]),
+                            v["web"]["user"], self.path(v["web"]["secret_file"])),
         )
 
     def printers(self, tables: Any) -> tuple[PrinterSettings, ...]:

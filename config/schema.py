@@ -167,7 +167,34 @@ def command(value: Any) -> tuple[str, ...]:
     return words
 
 
+def split_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (an IPv6 address in brackets: `[::1]:8631`) as (host, port); `Invalid`
+    says the form when it is not one."""
+    host, colon, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            host = ""
+    if not colon or not host or not _LISTEN_HOST.fullmatch(host) or not port.isdigit() \
+            or not 1 <= int(port) <= 65535:
+        raise Invalid(f'must be HOST:PORT such as "127.0.0.1:8631" (an IPv6 address in '
+                      f'brackets: "[::1]:8631"), got {value!r}')
+    return host, int(port)
+
+
+def listen(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f'must be a string such as "127.0.0.1:8631", got {_show(value)}')
+    split_listen(value)
+    return value
+
+
+_LISTEN_HOST = re.compile(r"[A-Za-z0-9.:_-]{1,253}")
 STATION_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+# A system user's name as useradd takes it.
+USER_NAME = r"[a-z_][a-z0-9_-]{0,31}"
 PRINTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 # Section -> key -> Key. Paths are plain strings here; the loader resolves them.
@@ -221,6 +248,12 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "archive_days": Key(0, integer(0, 36_500)),
         "rejected_days": Key(90, integer(0, 36_500)),
         "results_days": Key(30, integer(0, 36_500)),
+    },
+    "web": {
+        "listen": Key("127.0.0.1:8631", listen),
+        "users_file": Key("/etc/printstation/web-users", text()),
+        "user": Key("printstation-web", text(USER_NAME, " (a system user's name)")),
+        "secret_file": Key("/var/lib/printstation-web/secret", text()),
     },
 }
 

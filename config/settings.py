@@ -105,6 +105,19 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    # HOST:PORT the console (`printstation web`) listens on: this machine only, unless IT
+    # opens it (then behind a TLS proxy: the session cookie is sent over HTTPS alone).
+    listen: str = "127.0.0.1:8631"
+    # `USER:scrypt$N$r$p$SALT$HASH` lines, written by `printstation web passwd USER`.
+    users_file: Path = Path("/etc/printstation/web-users")
+    # The console's own system user: the daemon takes a clerk's name from it alone.
+    user: str = "printstation-web"
+    # The key that signs session cookies; made (mode 0600) on the console's first start.
+    secret_file: Path = Path("/var/lib/printstation-web/secret")
+
+
+@dataclass(frozen=True)
 class Settings:
     station: StationSettings
     intake: IntakeSettings
@@ -123,6 +136,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def conf_d(self) -> Path:

@@ -9,6 +9,10 @@ While the daemon is down, reads still work from the journal file (read-only), an
 the service user (or root, who then acts as the data folder's owner) may change the
 journal directly; a clerk is told to start the daemon, so that no file in the data
 folder is ever written by anyone but the service user.
+
+The web console acts for the clerk logged in to it: its requests carry `"clerk": NAME`,
+which the daemon believes only from the console's own user (`[web] user`) or root, and
+journals as the operator, as it would journal a CLI user of that name.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
+import re
 import socket
 import struct
 import time
@@ -23,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from printstation.base.errors import PermissionDenied, StationError, Unavailable
+from printstation.base.errors import PermissionDenied, StationError, Unavailable, UsageError
 from printstation.config import Settings
 from printstation.spool import Journal
 
@@ -36,6 +42,14 @@ MAX_REQUEST = 64 << 10
 MAX_REPLY = 4 << 20
 # How long a client keeps trying while the daemon's listen queue is full.
 CONNECT_TRIES_S = 5.0
+# The web console's user when `[web] user` is not set (SPEC §12).
+WEB_USER = "printstation-web"
+# A clerk's name as the web console sends it: what a login name may be, nothing that
+# could pass for something else in a log line, a CSV export or the head office's view.
+CLERK_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+NOT_RUNNING = ("the daemon is not running, so the queue cannot be changed now: ask IT to "
+               "start it (systemctl start printstation); status, queue, show and journal "
+               "still work")
 
 
 class NoDaemon(Exception):
@@ -66,10 +80,32 @@ def _owner(settings: Settings) -> int | None:
         return None
 
 
+def web_uid(settings: Settings) -> int | None:
+    """The uid of the web console's user (`[web] user`), or None when there is no such
+    user on this machine (then only root may name a clerk)."""
+    # `[web]` is read defensively: a config loaded before the section existed has none.
+    name = getattr(getattr(settings, "web", None), "user", None) or WEB_USER
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
+
+
+def check_clerk(name: object) -> str:
+    """A clerk's name as sent, or UsageError: see CLERK_NAME."""
+    if not isinstance(name, str) or not CLERK_NAME.fullmatch(name):
+        raise UsageError("clerk: a name of 1 to 64 letters, digits and _ . @ - is required")
+    return name
+
+
 def ask(settings: Settings, op: str, args: dict[str, Any] | None = None,
-        timeout: float = 60.0) -> Reply:
-    """Send one request to the running daemon; NoDaemon when none listens."""
+        timeout: float = 60.0, clerk: str | None = None) -> Reply:
+    """Send one request to the running daemon; NoDaemon when none listens. `clerk` names
+    the person the web console acts for (believed only from its user or root)."""
     path = socket_path(settings)
+    request: dict[str, Any] = {"op": op, "args": args or {}}
+    if clerk is not None:
+        request["clerk"] = check_clerk(clerk)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
@@ -89,7 +125,7 @@ def ask(settings: Settings, op: str, args: dict[str, Any] | None = None,
         if owner is not None and uid not in (owner, 0):
             raise Unavailable(f"the control socket {path} is held by uid {uid}, not by the "
                               "daemon: ask IT to check the station")
-        sock.sendall(json.dumps({"op": op, "args": args or {}}).encode() + b"\n")
+        sock.sendall(json.dumps(request).encode() + b"\n")
         sock.shutdown(socket.SHUT_WR)
         data = b""
         try:
@@ -129,12 +165,18 @@ def is_clerk(settings: Settings) -> bool:
     return os.getuid() == 0 or gid in os.getgroups() or os.getgid() == gid
 
 
-def change(settings: Settings, op: str, args: dict[str, Any]) -> Reply:
-    """Carry out an operator action: through the daemon, or here when none runs."""
+def change(settings: Settings, op: str, args: dict[str, Any],
+           clerk: str | None = None) -> Reply:
+    """Carry out an operator action: through the daemon, or here when none runs.
+
+    With `clerk` (the web console) only through the daemon: the console's user may not
+    write the journal, and the name it vouches for is believed by the daemon alone.
+    """
     try:
-        return ask(settings, op, args)
+        return ask(settings, op, args, clerk=clerk)
     except NoDaemon:
-        pass
+        if clerk is not None:
+            raise Unavailable(NOT_RUNNING) from None
     # Who asks, before root takes the data folder owner's identity to write.
     who = caller_name()
     journal_path = settings.journal_path
@@ -148,9 +190,7 @@ def change(settings: Settings, op: str, args: dict[str, Any]) -> Reply:
         os.access(folder if folder.exists() else folder.parent, os.W_OK)
     if not writable:
         if is_clerk(settings):
-            raise Unavailable("the daemon is not running, so the queue cannot be changed "
-                              "now: ask IT to start it (systemctl start printstation); "
-                              "status, queue, show and journal still work")
+            raise Unavailable(NOT_RUNNING)
         raise PermissionDenied(user=caller_name(), action="change the queue", path=journal_path)
     folder.mkdir(parents=True, exist_ok=True)
     journal = Journal(journal_path, settings.station.id)

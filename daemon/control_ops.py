@@ -1,20 +1,31 @@
 """The operator actions a clerk may ask for, as the daemon carries them out.
 
-Each takes the journal, the settings, who asks (a name the kernel vouched for: see
-daemon/control_server.py) and the request's arguments, and returns a `Reply`. The same
-functions run inside the daemon (through the control socket) and, when no daemon runs,
-in the CLI of the service user or root; so what an action does never depends on the path.
+Each takes the journal, the settings, who asks (a name the kernel vouched for, or the clerk
+the web console's user vouched for: see daemon/control_server.py) and the request's
+arguments, and returns a `Reply`. The same functions run inside the daemon (through the
+control socket) and, when no daemon runs, in the CLI of the service user or root; so what
+an action does never depends on the path, nor on whether a clerk used the web console.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from printstation.base.errors import EXIT_BAD, StationError, UsageError
-from printstation.config import Settings
+from printstation.base import logs
+from printstation.base.errors import (
+    EXIT_BAD,
+    ConfigInvalid,
+    StationError,
+    Unavailable,
+    UsageError,
+)
+from printstation.config import Config, Settings, load_stocks, offset_file, schema
 from printstation.spool import Journal, operations, paper
 
 
@@ -25,6 +36,9 @@ class Reply:
     out: list[str] = field(default_factory=list)
     err: list[str] = field(default_factory=list)
     doc: Any = None
+    # A change to the configuration in force that the daemon makes as soon as the action
+    # is journaled (a clerk's offset), as a reload would; never sent to the client.
+    apply: Callable[[Config], Config] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"exit": self.exit, "out": self.out, "err": self.err, "doc": self.doc}
@@ -135,9 +149,10 @@ def paper_spoil(journal: Journal, settings: Settings, who: str, args: dict[str, 
     return Reply(out=[f"{printer}: spoiled {', '.join(str(s) for s in sheets)}"])
 
 
-# What `calibrate` journals, field by field: nothing else is taken from the client.
-CALIBRATION_EVENTS = {"calibration.offset": ("old", "new", "file"),
-                      "calibration.printed": ("offset_mm", "job"),
+# What `calibrate` journals of the sheets it printed, field by field: nothing else is
+# taken from the client. (`calibration.offset` is journaled by `set-offset` alone, with
+# the change it makes.)
+CALIBRATION_EVENTS = {"calibration.printed": ("offset_mm", "job"),
                       "calibration.sample": ("offset_mm", "job", "invoice")}
 MAX_OFFSET_MM = 50.0
 
@@ -152,8 +167,8 @@ def _offset(value: Any) -> list[float]:
 
 
 def calibrated(journal: Journal, settings: Settings, who: str, args: dict[str, Any]) -> Reply:
-    """Journal what `calibrate` did: an offset written to `conf.d` (only IT can write
-    there) or a calibration sheet printed; each field checked, none added."""
+    """Journal a calibration sheet or sample `calibrate` printed (the CLI prints it: the
+    page goes to the printer outside the queue); each field checked, none added."""
     event, payload = args.get("event"), args.get("payload")
     fields = CALIBRATION_EVENTS.get(event) if isinstance(event, str) else None
     if fields is None or not isinstance(payload, dict):
@@ -171,17 +186,111 @@ def calibrated(journal: Journal, settings: Settings, who: str, args: dict[str, A
     return Reply()
 
 
+def _mm(value: Any, key: str) -> Decimal:
+    """One coordinate as sent: a decimal text (`"1.5"`, exact) or a JSON number."""
+    number = None
+    if isinstance(value, str) and len(value) <= 20:
+        with contextlib.suppress(InvalidOperation):
+            number = Decimal(value.strip())
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = Decimal(str(value))
+    if number is None or not number.is_finite():
+        raise UsageError(f"{key}: two numbers in mm are required, such as 1.5,-0.5")
+    return number
+
+
+def set_offset(journal: Journal, settings: Settings, who: str, args: dict[str, Any]) -> Reply:
+    """Set a printer's offset for a stock: `offset` [X, Y], or `adjust` [DX, DY] to move
+    the print from where it is now (套打 adjusts that way). Checked as the config's own
+    `[printers.X] offsets` are (`schema.offsets`: ±30 mm in 0.1 mm steps; no field pushed
+    off the page), journaled (`calibration.offset`, old and new, the operator) and written
+    to `data_dir/calibration.toml` in one step, then put in force at once.
+
+    The data folder is the service user's: this runs in the daemon, or, with none running,
+    in the CLI of root (acting as the folder's owner) or of the owner (daemon/control.py).
+    """
+    name = _text(args, "printer")
+    stock = _printer_stock(settings, name, _text(args, "stock"))
+    if args.get("adjust") is not None and args.get("offset") is not None:
+        raise UsageError("an offset or an adjustment, not both")
+    key = "adjust" if args.get("adjust") is not None else "offset"
+    pair = args.get(key)
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise UsageError(f"{key}: two numbers in mm are required, such as 1.5,-0.5")
+    x, y = (_mm(v, key) for v in pair)
+    old = settings.printer(name).offset_for(stock)
+    if key == "adjust":
+        x, y = Decimal(str(old[0])) + x, Decimal(str(old[1])) + y
+    try:
+        new = schema.offsets({stock: [x, y]})[stock]
+    except schema.Invalid as exc:
+        raise UsageError(f"{key}: {exc}") from None
+    # The layouts as the config folder has them now, as the loader will read them.
+    stocks, _ = load_stocks(settings.config_dir / "stocks")
+    if stock not in stocks:
+        raise ConfigInvalid(f"the layout of stock {stock} cannot be read: "
+                            "`printstation check-config` says why")
+    why = offset_file.refusal(settings, stocks, name, stock, new)
+    if why is not None:
+        raise UsageError(f"{key}: {why}")
+    path = offset_file.state_file(settings)
+    record = {"printer": name, "stock": stock, "old": list(old), "new": list(new),
+              "file": str(path), "operator": who}
+    written, before = False, None
+    try:
+        # The file is written inside the journal's transaction: a change that cannot be
+        # journaled is put back, and two clerks' changes are made one after the other.
+        with journal.transaction():
+            journal.append_event("calibration.offset", payload=record)
+            before = offset_file.write_offset(settings, name, stock, new)
+            written = True
+    except BaseException as exc:
+        if written:
+            offset_file.restore(settings, before)
+        if isinstance(exc, OSError):
+            raise Unavailable(f"cannot write {path}: {exc.strerror or exc}; the offset is "
+                              "unchanged") from None
+        raise
+    return Reply(out=[f"{name} {stock}: offset {old[0]:+.1f},{old[1]:+.1f} -> "
+                      f"{new[0]:+.1f},{new[1]:+.1f} mm, written to {path}"],
+                 doc={"printer": name, "stock": stock, "old": list(old), "new": list(new),
+                      "file": str(path)},
+                 apply=_in_force(name, stock, new))
+
+
+def _in_force(printer: str, stock: str, new: tuple[float, float]) -> Callable[[Config], Config]:
+    """The daemon's configuration with the new offset, checked again against the layouts
+    in force (a reload may have come in between); one the config in force cannot take is
+    logged and left as it is, as the loader would leave it out."""
+    def change(config: Config) -> Config:
+        why = offset_file.refusal(config.settings, config.stocks, printer, stock, new)
+        if why is not None:
+            logs.warning("calibration.ignored", printer=printer, stock=stock, error=why)
+            return config
+        return dataclasses.replace(config, settings=offset_file.with_offset(
+            config.settings, printer, stock, new))
+    return change
+
+
 # Actions that change the journal: clerks (group printstation) and the service user.
 CHANGES: dict[str, Op] = {
     "queue": queue_action, "resolve": resolve, "void": void, "reprint": reprint,
     "paper-load": paper_load, "paper-spoil": paper_spoil, "calibrated": calibrated,
+    "set-offset": set_offset,
 }
 
 
 def perform(op: str, journal: Journal, settings: Settings, who: str,
-            args: dict[str, Any]) -> Reply:
-    """Run one change; a refused one is a reply with its exit code, not an exception."""
+            args: dict[str, Any], via: str | None = None) -> Reply:
+    """Run one change; a refused one is a reply with its exit code, not an exception.
+
+    `via` says which tool the operator used when it was not the CLI (`"web"`): every event
+    the change journals carries it beside the operator's name, and nothing else differs.
+    """
     try:
-        return CHANGES[op](journal, settings, who, args)
+        if via is None:
+            return CHANGES[op](journal, settings, who, args)
+        with journal.stamped(via=via):
+            return CHANGES[op](journal, settings, who, args)
     except (operations.Refused, paper.PaperError, StationError) as exc:
         return Reply(exit=exc.exit_code, err=[str(exc)])

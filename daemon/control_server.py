@@ -7,6 +7,11 @@ group `printstation`, the service user and root may change things; everyone else
 refused with the one-line permission error of SPEC §3 (exit 77). Every change is
 journaled with the caller's name.
 
+The web console's user (`[web] user`) and root may also name the clerk they act for
+(`"clerk"` in the request): the change is then journaled with that name as the operator,
+where a CLI user's name goes, and `"via": "web"` beside it. From anyone else a request
+that names a clerk is refused (exit 77) and logged: a clerk cannot pass for another.
+
 Clients are multiplexed in the runner's one thread (`selectors`): a request is carried
 out as soon as its line is complete, one at a time, on the runner's own journal
 connection; a client that sends nothing, too much or garbage is dropped after a few
@@ -26,11 +31,18 @@ from collections.abc import Callable
 from typing import Any
 
 from printstation.base import logs
-from printstation.base.errors import EXIT_INTERNAL, EXIT_USAGE, PermissionDenied
+from printstation.base.errors import (
+    EXIT_INTERNAL,
+    EXIT_NOPERM,
+    EXIT_USAGE,
+    PermissionDenied,
+    UsageError,
+)
+from printstation.config import Config
 
 from . import status as report
 from .context import Context
-from .control import MAX_REQUEST, socket_address, socket_path
+from .control import MAX_REQUEST, check_clerk, socket_address, socket_path, web_uid
 from .control_ops import CHANGES, Reply, perform
 from .instance import station_gid, user_groups
 from .runner import JournalRunner
@@ -48,10 +60,13 @@ class ControlRunner(JournalRunner):
     name = "control"
 
     def __init__(self, ctx: Context, services: dict[str, Callable[[], Reply]],
-                 on_change: Callable[[], None]):
+                 on_change: Callable[[], None],
+                 apply: Callable[[Callable[[Config], Config]], None] | None = None):
         super().__init__(ctx)
         self.services = services
         self.on_change = on_change
+        # Puts a change to the configuration in force (a clerk's offset) at once.
+        self.apply = apply
         self.listener: socket.socket | None = None
         self.selector = selectors.DefaultSelector()
         # Each connected client: what it has sent so far, when it connected, its uid.
@@ -175,20 +190,35 @@ class ControlRunner(JournalRunner):
         args = request.get("args") if isinstance(request.get("args"), dict) else {}
         if op not in PUBLIC | set(CHANGES) | set(self.services):
             return Reply(exit=EXIT_USAGE, err=[f"unknown request {op!r}"])
-        clerk = uid in (0, os.geteuid()) or station_gid() in groups
-        if op not in PUBLIC and not clerk:
+        may_act = uid in (0, os.geteuid()) or station_gid() in groups
+        if op not in PUBLIC and not may_act:
             logs.warning("control.refused", user=name, uid=uid, op=op)
-            denied = PermissionDenied(user=name, action=f"{op}", path=socket_path(
-                self.ctx.settings))
+            denied = PermissionDenied(user=name, action=op, path=socket_path(self.ctx.settings))
             return Reply(exit=denied.exit_code, err=[str(denied)])
+        who, via = name, None
+        if request.get("clerk") is not None:
+            # Only the console's own user (or root) vouches for a clerk; the name it sends
+            # is checked before it goes anywhere near the journal or a log line.
+            if uid not in (0, web_uid(self.ctx.settings)):
+                logs.warning("control.refused", user=name, uid=uid, op=op,
+                             clerk=str(request["clerk"])[:80],
+                             error="only the web console may name a clerk")
+                return Reply(exit=EXIT_NOPERM, err=[
+                    f"{name} may not act for a clerk ({op}): only the web console's user "
+                    "may name the clerk it acts for"])
+            try:
+                who, via = check_clerk(request["clerk"]), "web"
+            except UsageError as exc:
+                logs.warning("control.refused", user=name, uid=uid, op=op, error=str(exc))
+                return Reply(exit=exc.exit_code, err=[str(exc)])
         try:
-            return self._dispatch(op, args, name)
+            return self._dispatch(op, args, who, via)
         except Exception as exc:
-            logs.error("control.error", exc_info=True, user=name, op=op, error=repr(exc))
+            logs.error("control.error", exc_info=True, user=who, op=op, error=repr(exc))
             return Reply(exit=EXIT_INTERNAL, err=[f"internal error ({type(exc).__name__}): "
                                                   f"{exc}; see the daemon's log"])
 
-    def _dispatch(self, op: str, args: dict[str, Any], who: str) -> Reply:
+    def _dispatch(self, op: str, args: dict[str, Any], who: str, via: str | None) -> Reply:
         if op == "ping":
             return Reply(doc={"pid": os.getpid()})
         if op == "status":
@@ -200,10 +230,12 @@ class ControlRunner(JournalRunner):
                     conn.close()
             return Reply(doc=doc)
         if op in self.services:
-            logs.info("control.request", user=who, op=op)
+            logs.info("control.request", user=who, op=op, via=via)
             return self.services[op]()
-        reply = perform(op, self.journal, self.ctx.settings, who, args)
-        logs.info("control.change", user=who, op=op, exit=reply.exit)
+        reply = perform(op, self.journal, self.ctx.settings, who, args, via=via)
+        logs.info("control.change", user=who, op=op, exit=reply.exit, via=via)
+        if reply.apply is not None and self.apply is not None:
+            self.apply(reply.apply)
         self.on_change()
         return reply
 

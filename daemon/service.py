@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -16,7 +17,7 @@ from printstation.base import logs
 from printstation.base.durable import atomic_write, disk_full
 from printstation.base.errors import ConfigInvalid
 from printstation.base.signals import SignalFlags
-from printstation.config import Settings, Stock, load_config
+from printstation.config import Config, Settings, Stock, load_config
 from printstation.drivers import ensure_font
 from printstation.spool import Journal, State, iso, queries, utc_now
 
@@ -71,7 +72,10 @@ class Service:
                          RetentionRunner(self.ctx)]
         self.control = ControlRunner(self.ctx, {"reload": self._ask_reload,
                                                 "sync-now": self._ask_sync},
-                                     self._wake_all)
+                                     self._wake_all, self._apply)
+        # Held while the configuration in force is replaced: by a reload (main thread)
+        # or by an operator's change (control thread), never both at once.
+        self._config_lock = threading.Lock()
         # Every commit that journals an event wakes the sync worker.
         self.ctx.on_event = self.sync.wake
         # Start order: the end of the pipeline first, the intake last; stop the reverse.
@@ -94,6 +98,13 @@ class Service:
         self.flags.reload = True
         self.flags.poke()
         return Reply(out=[f"asked the running daemon (pid {os.getpid()}) to reload"])
+
+    def _apply(self, change: Callable[[Config], Config]) -> None:
+        """An operator's change to the config in force (a clerk's offset, daemon/
+        control_ops.py), made in one assignment as a reload is; per-job settings are read
+        afresh by every job, so no stage needs telling."""
+        with self._config_lock:
+            self.ctx.config = change(self.ctx.config)
 
     def _ask_sync(self) -> Reply:
         self.flags.sync_now = True
@@ -312,19 +323,20 @@ class Service:
         next job on. A change to the station, its folders or the set of printers needs a
         restart: it is refused with a message and the old config stays.
         """
-        old = self.ctx.config
-        try:
-            new = load_config(old.settings.main_file, cwd=old.settings.config_dir.parent
-                              if old.settings.main_file is None else None)
-            check_sync_settings(new.settings)
-        except Exception as exc:
-            self._reloaded(False, str(exc).replace("\n", "; "))
-            return
-        if _structure(new.settings) != _structure(old.settings):
-            self._reloaded(False, "station, folders or printers changed: restart to apply")
-            return
-        # One assignment: every stage sees either the old settings and stocks or the new.
-        self.ctx.config = new
+        with self._config_lock:
+            old = self.ctx.config
+            try:
+                new = load_config(old.settings.main_file, cwd=old.settings.config_dir.parent
+                                  if old.settings.main_file is None else None)
+                check_sync_settings(new.settings)
+            except Exception as exc:
+                self._reloaded(False, str(exc).replace("\n", "; "))
+                return
+            if _structure(new.settings) != _structure(old.settings):
+                self._reloaded(False, "station, folders or printers changed: restart to apply")
+                return
+            # One assignment: every stage sees either the old settings and stocks or the new.
+            self.ctx.config = new
         for runner in self.runners:
             runner.reconfigure(old, new)
         self._reloaded(True, "")

@@ -30,17 +30,17 @@ from printstation.drivers import (
     PrintRequest,
     TextDoesNotFit,
     make_driver,
-    render_invoice,
 )
 from printstation.drivers.base import JobRefused, PrinterUnavailable
-from printstation.invoice import invoice_from_dict, problem
+from printstation.invoice import problem
 from printstation.spool import State, paper, queries
 
 from . import offline
 from . import print_failures as failures
-from .asis_print import asis_of, printable
+from .asis_print import asis_of
 from .context import Context
 from .crash import crash_point
+from .pictures import job_document, render_args
 from .prerender import AHEAD, Ahead, Args, RenderPool
 from .printer_health import TroubleLog
 from .runner import JournalRunner
@@ -157,10 +157,7 @@ class PrintRunner(JournalRunner):
                     self.ahead.want(job["id"], args)
 
     def render_args(self, job: sqlite3.Row, doc: dict) -> Args:
-        stock = self.ctx.stocks.get(doc["kind"])
-        if stock is None:
-            raise LookupError(f"stock {doc['kind']!r} is not in the configuration any more")
-        return doc, stock, self.printer.offset_for(stock.name), f"printstation:{job['id']}"
+        return render_args(self.ctx, self.printer, job, doc)
 
     def check_device(self) -> None:
         """The printer's own state and reasons (stopped, media-empty…), for `status`.
@@ -188,21 +185,11 @@ class PrintRunner(JournalRunner):
         atomic_write(self.ctx.spool.archive_dir(claimed) / f"{job['id']}.pdf", pdf)
 
     def document(self, job: sqlite3.Row, doc: dict) -> tuple[bytes, str, tuple[float, float]]:
-        """The PDF to print, its stock and the offset used: rendered, or as it looks."""
-        asis = asis_of(doc)
-        if asis is not None:
-            # An e-invoice PDF or OFD prints at 100 % as it looks, on plain paper, placed
-            # by its ink: no calibration offset.
-            stock = self.ctx.stocks["einvoice"]
-            data = self.ctx.spool.path(job["spool_name"]).read_bytes()
-            return printable(data, asis, (stock.width_mm, stock.height_mm)), stock.name, \
-                (0.0, 0.0)
-        args = self.render_args(job, doc)
-        _, stock, offset, title = args
-        pdf = self.ahead.take(job["id"], args) if self.ahead is not None else None
-        if pdf is None:
-            pdf = render_invoice(invoice_from_dict(doc), stock, offset, title)
-        return pdf, stock.name, offset
+        """The PDF to print, its stock and the offset used: rendered, or as it looks (the
+        web console's picture of a waiting job is drawn by the same function)."""
+        return job_document(self.ctx, self.printer, job, doc,
+                            lambda: self.ctx.spool.path(job["spool_name"]).read_bytes(),
+                            self.ahead.take if self.ahead is not None else None)
 
     def sheet_for(self, doc: dict) -> paper.Sheet | str | None:
         """The numbered sheet this job will use, None when the ledger is off for it, or the

@@ -135,6 +135,8 @@ def status(conn: sqlite3.Connection | None, settings: Settings,
         "printers": [{"name": p.name, "driver": p.driver,
                       "target": p.queue if p.driver == "cups" else str(p.path),
                       "stocks": list(p.stocks), "waiting": waiting.get(p.name, 0),
+                      # The offset in force per stock (mm): the config's, or a clerk's.
+                      "offsets": {s: list(p.offset_for(s)) for s in p.stocks},
                       "up": up.get(p.name),
                       "health": _health(seen.get(p.name), p.driver)}
                      for p in settings.printers],

@@ -87,6 +87,11 @@ def backup(db_path: Path, archive_root: Path, dest: Path,
             # the way (a full medium) leaves DEST's previous journal and index together,
             # never a new journal beside an old index.
             _ArchiveCopy(report, dest_fd, expected, progress).run(archive_root)
+            # The clerks' calibration offsets (the journal holds each change too).
+            offsets = db_path.parent / "calibration.toml"
+            if offsets.is_file():
+                install(dest_fd, "calibration.toml", [offsets.read_bytes()], mode,
+                        dest / "calibration.toml")
             install(dest_fd, "journal.db", _read_chunks(snapshot), mode, dest / "journal.db")
         doc = {"created_at": iso(utc_now()), "journal": {"path": "journal.db", **summary},
                "archive": "archive/", "files": report.index, "problems": report.problems}

@@ -121,6 +121,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX events_unsynced ON events(seq) WHERE synced_at IS NULL;
     CREATE INDEX events_unsynced_type ON events(type, seq) WHERE synced_at IS NULL;
     """,
+    # 4: the web console's views (spool/console_queries.py), each a short walk down an
+    # index however long the journal grows. An index on (state) is kept in rowid order
+    # within a state, which is what "newest first" needs; the text searches read small
+    # covering indexes instead of the jobs' rows, which carry the invoice's JSON.
+    """
+    CREATE INDEX jobs_state_new ON jobs(state);
+    CREATE INDEX jobs_printer_new ON jobs(printer);
+    CREATE INDEX jobs_printer_state_new ON jobs(printer, state);
+    CREATE INDEX jobs_state_updated ON jobs(state, updated_at);
+    CREATE INDEX jobs_text ON jobs(invoice_key, source_name);
+    CREATE INDEX invoices_search ON invoices(printed_at, key, buyer_name, buyer_tin);
+    CREATE INDEX sheets_range ON sheets(range_id, state, job_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -95,6 +95,8 @@ class Journal:
         # Called after a commit that appended events (the daemon wakes its sync worker).
         self.on_event: Callable[[], None] | None = None
         self._appended = False
+        # Fields every event appended inside `stamped()` carries in its payload too.
+        self._stamp: dict[str, Any] = {}
         with _LOCKS_GUARD:
             self._write_lock = _WRITE_LOCKS.setdefault(str(path.resolve()), threading.Lock())
         db.migrate(self.conn)
@@ -139,6 +141,16 @@ class Journal:
 
     # -- events -------------------------------------------------------------------------
 
+    @contextmanager
+    def stamped(self, **fields: Any) -> Iterator[None]:
+        """Every event appended inside this block carries `fields` in its payload as well
+        (an operator action taken through the web console says so: `via="web"`)."""
+        saved, self._stamp = self._stamp, {**self._stamp, **fields}
+        try:
+            yield
+        finally:
+            self._stamp = saved
+
     def append_event(self, type_: str, job_id: str | None = None,
                      invoice_key: str | None = None,
                      payload: dict[str, Any] | None = None) -> int:
@@ -148,7 +160,7 @@ class Journal:
         seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS)
         body = {"seq": seq, "id": uuid.uuid4().hex, "at": self.now(), "station": self.station,
                 "type": type_, "job_id": job_id, "invoice_key": invoice_key,
-                "payload": payload or {}}
+                "payload": {**(payload or {}), **self._stamp}}
         self.conn.execute(
             "INSERT INTO events (seq, id, at, station, type, job_id, invoice_key, payload,"
             " prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",

@@ -6,6 +6,7 @@ change itself goes through `Journal.transition`, like every other.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from printstation.base.errors import StationError
@@ -135,9 +136,22 @@ def reprint(journal: Journal, key: str, reason: str, operator: str,
         journal.transition(job_id, State.QUEUED, None,
                            payload={"reprint_of": key, "reason": reason, "operator": operator,
                                     "previous_job": last["id"]},
-                           invoice_key=key, invoice_json=last["invoice_json"],
+                           invoice_key=key, invoice_json=_again(c, last),
                            printer=printer or last["printer"], reprint_of=key)
     return job_id
+
+
+def _again(conn: Any, last: Any) -> str:
+    """The stored invoice of a reprint. An invoice printed as it looks (a PDF or OFD) has
+    its file in the archive, not in a reprint's (empty) source: the reprint prints the page
+    the last job printed, kept beside that file (`archive/DAY/JOB.pdf`)."""
+    doc = json.loads(last["invoice_json"])
+    if doc.get("format") in ("pdf", "ofd") or isinstance(doc.get("print"), dict):
+        claimed = conn.execute("SELECT claimed_at FROM sources WHERE id = ?",
+                               (last["source_id"],)).fetchone()["claimed_at"]
+        doc["reprint_from"] = {"job": last["id"], "claimed_at": claimed}
+        return json.dumps(doc, ensure_ascii=False)
+    return last["invoice_json"]
 
 
 def _refuse_live(conn: Any, key: str) -> None:

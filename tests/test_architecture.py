@@ -25,8 +25,9 @@ ALLOWED: dict[str, set[str]] = {
     "drivers": {"invoice", "config", "base"},
     "daemon": {"drivers", "spool", "invoice", "config", "base"},
     "headoffice": {"spool", "config", "base"},
-    # `printstation receiver` is a command too: the CLI starts the head-office server.
-    "cli": {"daemon", "headoffice", "drivers", "spool", "invoice", "config", "base"},
+    # `printstation receiver` and `printstation web` are commands too: the CLI starts the
+    # head-office server and the web console.
+    "cli": {"daemon", "headoffice", "web", "drivers", "spool", "invoice", "config", "base"},
     "web": {"daemon", "drivers", "spool", "invoice", "config", "base"},
 }
 LAYERS = sorted(ALLOWED)

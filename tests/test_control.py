@@ -85,25 +85,27 @@ def test_a_clerks_request_is_checked_field_by_field(tmp_path: Path) -> None:
     settings = load_settings(write_config(tmp_path))
     journal = Journal(tmp_path / "journal.db", settings.station.id)
     try:
-        good = {"printer": "pdf", "stock": "einvoice", "old": [0, 0], "new": [1.5, -0.5],
-                "file": "/etc/printstation/conf.d/50-calibration-pdf.toml"}
+        good = {"printer": "pdf", "stock": "einvoice", "offset_mm": [1.5, -0.5],
+                "job": "calibration-20261127T101010"}
         assert perform("calibrated", journal, settings, "clerk",
-                       {"event": "calibration.offset", "payload": good}).exit == 0
-        for bad in ({**good, "new": [99.5, -40]}, {**good, "new": [float("nan"), 0]},
-                    {**good, "new": [True, 0]}, {**good, "stock": "vat-special-x"},
-                    {**good, "file": "x" * 501}, {**good, "printer": "\ud800"}):
+                       {"event": "calibration.printed", "payload": good}).exit == 0
+        for bad in ({**good, "offset_mm": [99.5, -40]}, {**good, "offset_mm": [float("nan"), 0]},
+                    {**good, "offset_mm": [True, 0]}, {**good, "stock": "vat-special-x"},
+                    {**good, "job": "x" * 501}, {**good, "printer": "\ud800"}):
             reply = perform("calibrated", journal, settings, "clerk",
-                            {"event": "calibration.offset", "payload": bad})
+                            {"event": "calibration.printed", "payload": bad})
             assert reply.exit == 2, bad
-        assert perform("calibrated", journal, settings, "clerk",
-                       {"event": "job.printed", "payload": good}).exit == 2
+        # An offset is journaled only by the change that sets it (`set-offset`).
+        for event in ("job.printed", "calibration.offset"):
+            assert perform("calibrated", journal, settings, "clerk",
+                           {"event": event, "payload": good}).exit == 2
         # Only the checked fields are journaled, with the kernel's name for the operator.
         rows = journal.conn.execute("SELECT payload FROM events WHERE type LIKE 'calib%'"
                                     ).fetchall()
         assert len(rows) == 1
         payload = json.loads(rows[0][0])
         assert payload["operator"] == "clerk" and set(payload) == {
-            "printer", "stock", "old", "new", "file", "operator"}
+            "printer", "stock", "offset_mm", "job", "operator"}
         for args in ({"action": "hold", "ids": ["x" * 501]}, {"action": "hold", "ids": "J1"},
                      {"action": "hold", "ids": ["J"] * 1001}):
             assert perform("queue", journal, settings, "clerk", args).exit == 2
