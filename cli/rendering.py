@@ -8,11 +8,10 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from printstation import config as config_package
 from printstation.base.durable import atomic_write
 from printstation.base.errors import EXIT_BAD, EXIT_OK, Unavailable, UsageError
 from printstation.config import PrinterSettings, Settings, Stock
-from printstation.daemon import control
+from printstation.daemon import control, pictures
 from printstation.daemon.asis_print import printable
 from printstation.daemon.checks import check_file, read_limited, route
 from printstation.daemon.context import Context
@@ -28,12 +27,11 @@ from printstation.drivers import (
 )
 from printstation.drivers.calibration import moves
 from printstation.drivers.cups_driver import CupsUnavailable
-from printstation.invoice import Invoice, Problem, read_file
+from printstation.invoice import Invoice, Problem
 
 from . import catalog, choices
 
 # The shipped sample invoices (package data): one per built-in stock.
-SAMPLES = Path(config_package.__file__).parent / "samples"
 
 
 def preview(ctx: Context, file: Path, output: Path, printer_name: str | None,
@@ -182,12 +180,11 @@ def print_sample(ctx: Context, printer_name: str, stock_name: str) -> int:
 
 def sample_invoice(stock_name: str) -> Invoice:
     """The shipped sample (config/samples/) of this kind: one invoice per file."""
-    for path in sorted(SAMPLES.glob("*.json")):
-        read = read_file(path.name, path.read_bytes())
-        if len(read.items) == 1 and read.items[0].invoice is not None \
-                and read.items[0].invoice.kind == stock_name:
-            return read.items[0].invoice
-    raise UsageError(catalog.say("cal.no_sample", stock=stock_name, folder=str(SAMPLES)))
+    try:
+        return pictures.sample_invoice(stock_name)
+    except KeyError:
+        raise UsageError(catalog.say("cal.no_sample", stock=stock_name,
+                                     folder=str(pictures.SAMPLES))) from None
 
 
 def _print(ctx: Context, printer: PrinterSettings, stock: Stock, pdf: bytes, what: str) -> str:

@@ -38,6 +38,10 @@ def small(tmp_path: Path) -> Iterator[Station]:
                               str(station.data)], capture_output=True, text=True)
     if mounted.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    # The filler exists before the daemon starts: on a loaded machine the journal's WAL
+    # can take the last blocks before `fill` runs, and then not even an empty file can be
+    # made to fill (and later free) the disk.
+    (station.data / "filler").touch()
     try:
         yield station
     finally:
@@ -48,11 +52,12 @@ def small(tmp_path: Path) -> Iterator[Station]:
 def fill(folder: Path) -> Path:
     """Take every free block of the filesystem holding `folder`; returns the filler."""
     filler = folder / "filler"
-    with open(filler, "wb") as fh:
+    # Unbuffered: a buffered writer keeps what did not fit and raises ENOSPC again when
+    # the file is closed.
+    with open(filler, "ab", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     # Small writes may still fit in a last partial block: take those bytes too.
