@@ -1,12 +1,8 @@
 """The CLI's side of the message catalogue (`base/texts.py`): the clerk's language, the
 error line of `_report_error`, and the daemon's English lines said in that language.
 
-Operator actions answer in English lines (`J1: queued -> held`) made in `spool/` and
-`daemon/`, which know no locale and are also read by scripts and logs. Each such line has
-a `say.` or `check.` entry whose English template is read back as a shape with named
-fields, and the Chinese template is said instead; a line no entry matches is shown as it
-came, so a new message is never lost, only untranslated (tests/test_language.py holds
-the known ones to their shapes).
+The daemon's English lines are said in Chinese by `base/reply_texts.py`, which the web
+console shares (tests/test_language.py holds the known ones to their shapes).
 """
 
 from __future__ import annotations
@@ -14,13 +10,13 @@ from __future__ import annotations
 import errno
 import os
 import re
-from functools import cache
 
-from printstation.base import texts
+from printstation.base import reply_texts, texts
 from printstation.base.errors import InternalError, StationError
 from printstation.base.texts import EN, EXCEPTION_NAME, ZH, clean
 
-_FIELD = re.compile(r"\{(\w*)\}")
+# The daemon's English lines in Chinese (tests read it here, beside `said`).
+translated = reply_texts.translated
 _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 
 
@@ -41,60 +37,11 @@ def reason(code: str | None) -> str:
     return texts.reason(code, lang())
 
 
-@cache
-def _shapes() -> list[tuple[str, re.Pattern[str]]]:
-    """Each `say.`/`check.` message's English template as a pattern, in catalogue order
-    (a longer shape is listed before a shorter one it would otherwise lose to)."""
-    found = []
-    for msg_id, (_, en) in texts.TEXTS.items():
-        if not msg_id.startswith(("say.", "check.")):
-            continue
-        pattern, pos = "", 0
-        for field in _FIELD.finditer(en):
-            pattern += re.escape(en[pos:field.start()]) + f"(?P<{field[1]}>.+?)"
-            pos = field.end()
-        found.append((msg_id, re.compile(pattern + re.escape(en[pos:]) + r"\Z", re.S)))
-    return found
-
-
-def _sync_state(value: str) -> str:
-    found = texts.TEXTS.get(f"sync.{value}")
-    return found[0] if found else value
-
-
-def _field(name: str, value: str) -> str:
-    """A field read from an English line, as the Chinese one says it."""
-    if name in ("state", "old", "new"):
-        return texts.state(value, ZH)
-    if name == "states":
-        return "、".join(texts.state(s.strip(), ZH) for s in value.split(","))
-    if name == "sync":
-        return _sync_state(value)
-    if name == "reason":
-        return texts.reason(value, ZH)
-    if name == "action":
-        found = texts.TEXTS.get(f"action.{value}")
-        return found[0] if found else value
-    if name == "parts":
-        return "；".join(said(part, ZH) for part in value.split("; "))
-    return value
-
-
-def translated(line: str) -> str | None:
-    """The Chinese for an English line of a known shape, or None."""
-    for msg_id, shape in _shapes():
-        found = shape.match(line)
-        if found:
-            fields = {k: _field(k, v) for k, v in found.groupdict().items()}
-            return texts.text(msg_id, ZH, **fields)
-    return None
-
-
 def said(line: str, language: str | None = None) -> str:
     """An English line of the daemon or of an error, in the clerk's language."""
     line = clean(line)
     if (language or lang()) == ZH:
-        line = translated(line) or line
+        line = reply_texts.translated(line) or line
     return clean(line)
 
 
@@ -116,17 +63,17 @@ def error_line(exc: StationError) -> str:
     language = lang()
     msg_id = _template_id(exc)
     en = texts.TEXTS[msg_id][1]
-    if any(name for name in _FIELD.findall(en)):
+    if any(name for name in reply_texts.FIELD.findall(en)):
         if language == EN:
             return clean(en.format(**exc.fields))
-        fields = {k: _field(k, str(v)) for k, v in exc.fields.items()}
+        fields = {k: reply_texts.field_zh(k, str(v)) for k, v in exc.fields.items()}
         return clean(texts.text(msg_id, ZH, **fields))
     message = clean(str(exc))
     if language == EN:
         return clean(message)
     if _CJK.search(message):  # said in Chinese already (catalog.say) where it was raised
         return clean(message)
-    return clean(translated(message) or texts.text(msg_id, ZH, message))
+    return clean(reply_texts.translated(message) or texts.text(msg_id, ZH, message))
 
 
 def _detail(exc: BaseException, language: str) -> str:

@@ -4,6 +4,9 @@
 A password is asked twice on a terminal, or read as one line from standard input (for
 scripts: `echo "$PW" | printstation web passwd li.na`). The users file is replaced
 atomically, mode 0640, group printstation (web/auth.py); only IT (root) may write it.
+`root` and the names of this system's accounts are refused as logins: the journal names
+a clerk's actions as it names a CLI user's, and must not say that an account did what a
+clerk did.
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ from printstation.base.errors import (
 )
 from printstation.config import find_config, load_settings
 from printstation.daemon import control
+
+
+class LoginsDenied(PermissionDenied):
+    """Not root: the console's logins are IT's to change, whatever groups one is in."""
+
+    template = ("{user} may not change the web console's logins ({path}): only root (IT) "
+                "can, as: sudo printstation web passwd {login}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +55,10 @@ def passwd(path: Path, user: str, delete: bool) -> int:
 
     if not auth.NAME.fullmatch(user):
         raise UsageError(f"{user!r}: a login is 1 to 64 letters, digits and _ . @ -")
+    why = None if delete else auth.reserved(user)
+    if why is not None:
+        raise UsageError(f"{user}: not a console login: {why}; choose the clerk's own name "
+                         "(as li.na)")
     try:
         users = auth.parse_users(path.read_text("utf-8")) if path.exists() else {}
         if delete:
@@ -58,9 +72,8 @@ def passwd(path: Path, user: str, delete: bool) -> int:
         auth.write_users(path, users)
     except OSError as exc:
         if is_permission_problem(exc):
-            raise PermissionDenied(user=control.caller_name(),
-                                   action="change the web console's logins", path=path) \
-                from None
+            raise LoginsDenied(user=control.caller_name(), path=path,
+                               login=user + (" --delete" if delete else "")) from None
         raise
     print(f"{path}: set the password of {user}")
     return EXIT_OK

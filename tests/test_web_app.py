@@ -11,7 +11,10 @@ for the clerk logged in, and what the daemon answered is shown in the clerk's la
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from printstation.harness.webdata import WebStation, web_station
 from printstation.spool import connect, operations
 from printstation.web import auth
 from printstation.web.app import create_app
+from printstation.web.drawing import NICE, Drawing
 
 PASSWORD = "correct horse 1"
 KEY = "1100243130-00012001"
@@ -188,6 +192,52 @@ def test_the_calibration_picture_moves_with_the_offset(client: FlaskClient) -> N
     assert client.get("/calibration.png?printer=pdf&stock=nope").status_code == 404
 
 
+def test_pictures_wait_for_a_drawer_briefly_and_never_hold_up_the_pages(
+        client: FlaskClient, app: Flask, ws: WebStation) -> None:
+    drawing = app.extensions["printstation"].drawing
+    drawing.wait_s = 0.05  # the console waits 1 s; the test need not
+    url = "/calibration.png?printer=pdf&stock=vat-special&x=2&y=1"
+    held = 0
+    try:
+        # Every drawer busy (as 32 clients asking for offsets kept them): a picture not
+        # drawn yet is refused with a time to come back, and the pages answer meanwhile.
+        while drawing.slots.acquire(blocking=False):
+            held += 1
+        assert held == 2
+        answer = client.get(url)
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "2"
+        assert "Busy drawing" in client.get(url, headers={"Accept-Language": "en"}).text
+        assert client.get(f"/jobs/{ws.jobs['queued']}/page.png").status_code == 503
+        assert client.get("/healthz").get_json()["journal"] is True
+        assert rows(page(client, "/queue"), "queue")
+    finally:
+        for _ in range(held):
+            drawing.slots.release()
+    drawn = client.get(url)
+    assert drawn.status_code == 200 and drawn.data.startswith(b"\x89PNG")
+    # Once drawn it is kept, and shown even while every drawer is busy.
+    for _ in range(2):
+        drawing.slots.acquire()
+    try:
+        assert client.get(url).data == drawn.data
+    finally:
+        for _ in range(2):
+            drawing.slots.release()
+
+
+def test_pictures_are_drawn_at_a_lower_cpu_priority() -> None:
+    def niceness() -> tuple[int, int]:
+        own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        child = subprocess.run(["nice"], capture_output=True, text=True, check=True)
+        return own, int(child.stdout)
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    drawer, child = Drawing().get(("nice",), niceness)  # type: ignore[arg-type]
+    assert drawer == child == min(19, mine + NICE)
+    # The thread that asked is not slowed.
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
 def test_live_changes_tell_a_page_what_moved(client: FlaskClient, ws: WebStation) -> None:
     now = client.get("/api/changes?since=0").get_json()
     assert now["seq"] > 0 and now["counts"]["held"] == 1
@@ -226,6 +276,55 @@ def test_the_console_follows_its_config_files(client: FlaskClient, app: Flask,
     clock.now += 2  # the files are looked at once a second at most
     html = page(client, "/calibration")
     assert 'data-x="1.5" data-y="-0.5"' in html and "x=1.5&amp;y=-0.5" in html
+
+
+def test_hostile_query_values_are_400s_never_500s(client: FlaskClient,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    picture = "/calibration.png?printer=pdf&stock=vat-special"
+    refused = {
+        # `²` is a digit to str.isdigit, and no number to int().
+        "/queue?before=%C2%B2": "before", "/rejected?before=%C2%B2": "before",
+        "/queue?before=-1": "before", "/queue?before=1%201": "before",
+        "/queue?before=" + "9" * 30: "before", "/rejected?before=%EF%BC%91": "before",
+        "/invoices?since=2024-13-01": "2024-13-01", "/invoices?until=yesterday": "yesterday",
+    }
+    for url, named in refused.items():
+        answer = client.get(url, headers={"Accept-Language": "en"})
+        assert answer.status_code == 400, url
+        assert named in answer.text and 'id="error"' in answer.text, url
+    polled = client.get("/api/changes?since=%C2%B2")
+    assert polled.status_code == 400 and "since" in polled.get_json()["detail"]
+    for x in ("1e999999999", "-1e999999999", "1e-999999999", "NaN", "sNaN", "Infinity",
+              "0x10", "%C2%B2"):
+        assert client.get(f"{picture}&x={x}&y=0").status_code == 400, x
+        shown = client.get(f"/calibration?printer=pdf&stock=vat-special&x={x}",
+                           headers={"Accept-Language": "en"})
+        assert shown.status_code == 200 and "an offset is a number from -30" in shown.text, x
+    # The first and last days there are mean no bound at all: the invoice is found.
+    for query in ("until=9999-12-31", "since=0001-01-01", "since=0001-01-01&until=9999-12-31",
+                  "since=9999-12-31"):
+        answer = client.get(f"/invoices?{query}")
+        assert answer.status_code == 200, query
+        assert rows(answer.text, "invoices", "data-invoice") == \
+            ([] if query == "since=9999-12-31" else [KEY]), query
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_a_hostile_count_or_offset_in_a_form_is_refused(client: FlaskClient, daemon: Daemon,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    log_in(client)
+    csrf = token(client)
+    for count in ("²", "１", "-1", "1e3"):
+        answer = client.post("/act/paper-spoil", data={"printer": "pdf", "count": count,
+                                                       "reason": "x", "csrf": csrf})
+        assert answer.status_code == 303, count
+    for x in ("1e999999999", "sNaN", "NaN"):
+        answer = client.post("/act/calibrate", data={"printer": "pdf", "stock": "vat-special",
+                                                     "x": x, "y": "0", "csrf": csrf})
+        assert answer.status_code == 303, x
+    assert daemon.calls == []
+    assert "偏移应为 -30 到 30 毫米之间" in page(client, "/calibration")
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
 def test_default_settings_listen_on_loopback_and_no_secure_cookie_there(ws: WebStation) -> None:

@@ -6,12 +6,17 @@ cookie's flags, foreign host names and redirects refused; the users file and
 
 from __future__ import annotations
 
+import errno
+import io
+import json
 import os
+import pwd
 import re
 import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from printstation.base.errors import EXIT_NOPERM
+from printstation.cli import web_commands
 from printstation.daemon import control
 from printstation.daemon.control_ops import Reply
 from printstation.harness.kit import EXE, ROOT, wait_for
@@ -161,6 +168,70 @@ def test_logging_out_ends_the_session(client: FlaskClient, calls: list[tuple]) -
     assert calls == []
 
 
+COOKIE = "printstation_session"
+
+
+def session_cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie(COOKIE)
+    assert cookie is not None
+    return cookie.value
+
+
+def test_a_cookie_copied_before_logging_out_acts_no_more(app: Flask, client: FlaskClient,
+                                                         calls: list[tuple]) -> None:
+    log_in(client)
+    kept, csrf = session_cookie(client), token(client)
+    # A copy of the cookie (another program on 127.0.0.1, any port, receives it) is the
+    # session while the clerk is logged in...
+    thief = app.test_client()
+    thief.set_cookie(COOKIE, kept)
+    assert thief.post("/act/void", data={**ACTIONS["/act/void"], "csrf": csrf}) \
+        .status_code == 303 and len(calls) == 1
+    sessions = app.extensions["printstation.sessions"]
+    assert len(sessions) == 1
+    client.post("/logout", data={"csrf": csrf})
+    assert len(sessions) == 0
+    # ...and nothing once she has logged out: the server ended it.
+    assert 'id="user"' not in thief.get("/").text
+    for url, form in ACTIONS.items():
+        answer = thief.post(url, data={**form, "csrf": csrf})
+        assert answer.status_code == 303, url
+        assert answer.headers["Location"].startswith("/login?next="), url
+        scripted = thief.post(url, data={**form, "csrf": csrf},
+                              headers={"Accept": "application/json"})
+        assert scripted.status_code == 401, url
+    assert len(calls) == 1
+
+
+def test_the_cookie_holds_neither_the_token_nor_the_clerk(app: Flask, client: FlaskClient,
+                                                          ws: WebStation,
+                                                          calls: list[tuple]) -> None:
+    signer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    log_in(client)
+    kept, csrf = session_cookie(client), token(client)
+    inside = signer.loads(kept)
+    assert set(inside) - {"_permanent"} == {"sid"}  # Flask's mark of an 8-hour cookie
+    assert csrf not in json.dumps(inside) and "li.na" not in json.dumps(inside)
+    # A session id the console did not give out is no session, even signed with its key;
+    # nor is a cookie of the old kind that named the clerk and carried its own token.
+    for forged in ({"sid": "made-up"}, {"sid": ""}, {"sid": 7},
+                   {"user": "li.na", "since": int(time.time()),
+                    "key": auth.fingerprint(auth.parse_users(ws.users_file.read_text())
+                                            ["li.na"]), "csrf": "t" * 43}):
+        visitor = app.test_client()
+        visitor.set_cookie(COOKIE, signer.dumps(forged))
+        assert 'id="user"' not in visitor.get("/").text, forged
+        visitor.post("/act/void", data={**ACTIONS["/act/void"], "csrf": "t" * 43})
+        visitor.post("/act/void", data={**ACTIONS["/act/void"], "csrf": token(visitor)})
+    assert calls == []
+    # A console started again (same key) knows no session of the one before: clerks log in
+    # again.
+    restarted = create_app(ws.config, secret=b"k" * 32).test_client()
+    restarted.set_cookie(COOKIE, kept)
+    assert 'id="user"' not in restarted.get("/").text
+    assert 'id="user"' in client.get("/").text
+
+
 # -- passwords ------------------------------------------------------------------------
 
 def test_ten_wrong_passwords_are_slowed(client: FlaskClient, clock: Clock) -> None:
@@ -190,19 +261,59 @@ def test_ten_wrong_passwords_are_slowed(client: FlaskClient, clock: Clock) -> No
     assert log_in(client, password="wrong").status_code == 401
 
 
-def test_the_limit_holds_per_address_and_per_user(client: FlaskClient, clock: Clock) -> None:
-    # One address trying many names is barred as an address...
-    for n in range(5):
-        assert log_in(client, user=f"user{n}", password="x",
-                      REMOTE_ADDR="10.0.0.9").status_code == 401
-    assert log_in(client, user="li.na", REMOTE_ADDR="10.0.0.9").status_code == 429
-    # ...and one name tried from many addresses is barred as a name.
-    for n in range(5):
+def test_a_strangers_failures_do_not_bar_another_clerk(client: FlaskClient) -> None:
+    # Another program on this machine fails for a made-up name, then for wang: each name
+    # is barred from loopback on its own, and li.na logs in from there all the same (one
+    # stranger used to shut every clerk out).
+    answers = [log_in(client, user="x", password="wrong wrong").status_code
+               for _ in range(7)]
+    assert answers == [401] * 5 + [429] * 2
+    assert [log_in(client, user="wang", password="x").status_code for _ in range(6)] == \
+        [401] * 5 + [429]
+    assert log_in(client).status_code == 303
+
+
+def test_every_loopback_address_shares_one_bar(client: FlaskClient) -> None:
+    for _ in range(5):
+        assert log_in(client, password="wrong").status_code == 401  # from 127.0.0.1
+    # Binding another loopback source gives no fresh count...
+    for source in ("127.0.0.9", "127.45.1.2", "::1", "::ffff:127.0.0.5"):
+        assert log_in(client, REMOTE_ADDR=source).status_code == 429, source
+    # ...while the same clerk at another machine is not barred by it.
+    assert log_in(client, REMOTE_ADDR="192.0.2.7").status_code == 303
+
+
+def test_one_name_tried_from_many_addresses_is_slowed(client: FlaskClient,
+                                                      clock: Clock) -> None:
+    for n in range(20):
         assert log_in(client, password="x", REMOTE_ADDR=f"10.0.1.{n}").status_code == 401
-    assert log_in(client, REMOTE_ADDR="10.0.2.1").status_code == 429
-    # Another clerk from another address is not held up.
-    assert log_in(client, user="nobody", password="x", REMOTE_ADDR="10.0.3.1").status_code \
-        == 401
+    # Then every failure for the name, from anywhere, costs a 5 s wait: no more, so a
+    # stranger cannot keep a clerk out for long.
+    barred = log_in(client, password="x", REMOTE_ADDR="10.0.2.1")
+    assert barred.status_code == 429 and barred.headers["Retry-After"] == "5"
+    clock.now += 5
+    assert log_in(client, password="x", REMOTE_ADDR="10.0.2.1").status_code == 401
+    assert log_in(client, REMOTE_ADDR="10.0.2.2").status_code == 429
+    clock.now += 5
+    assert log_in(client, REMOTE_ADDR="10.0.2.2").status_code == 303
+    # Where the clerk has logged in, strangers' failures on her name elsewhere do not
+    # hold her up; a new place still waits.
+    assert log_in(client, password="x", REMOTE_ADDR="10.0.3.1").status_code == 401
+    assert log_in(client, REMOTE_ADDR="10.0.2.2").status_code == 303
+    assert log_in(client, REMOTE_ADDR="10.0.2.3").status_code == 429
+
+
+def test_one_address_trying_many_names_is_barred(client: FlaskClient, ws: WebStation) -> None:
+    auth.write_users(ws.users_file, {"li.na": auth.hash_password(PASSWORD),
+                                     "wang": auth.hash_password(PASSWORD)})
+    assert log_in(client, REMOTE_ADDR="10.0.0.9").status_code == 303
+    for n in range(50):
+        assert log_in(client, user=f"user{n}", password="x",
+                      REMOTE_ADDR="10.0.0.9").status_code == 401, n
+    assert log_in(client, user="wang", REMOTE_ADDR="10.0.0.9").status_code == 429
+    # li.na has logged in from there before: not barred by the others' failures.
+    assert log_in(client, REMOTE_ADDR="10.0.0.9").status_code == 303
+    assert log_in(client, user="wang", REMOTE_ADDR="10.0.0.10").status_code == 303
 
 
 def test_a_password_change_or_removal_ends_the_clerks_sessions(
@@ -216,6 +327,8 @@ def test_a_password_change_or_removal_ends_the_clerks_sessions(
     auth.write_users(ws.users_file, {})
     assert 'id="user"' not in client.get("/").text
     assert "web passwd" in client.get("/").text  # no logins left: the page says how
+    # The server forgot the sessions it ended.
+    assert len(client.application.extensions["printstation.sessions"]) == 0
 
 
 def test_a_session_lasts_eight_hours(client: FlaskClient, monkeypatch: pytest.MonkeyPatch,
@@ -300,6 +413,37 @@ def test_foreign_host_names_and_redirects_are_refused(client: FlaskClient) -> No
         assert client.get(f"/lang/en?next={target}").headers["Location"] == "/"
 
 
+# Each of these is another site to a browser (it drops tabs and newlines, reads a
+# backslash as a slash), or not a path at all.
+HOSTILE_NEXT = ("/\t/evil.example/x", "/\t\t/evil.example", "/\n/evil.example",
+                "/\r\n/evil.example", "\t//evil.example", " //evil.example", "//evil.example",
+                "///evil.example", "/\\evil.example", "\\\\evil.example", "\\/evil.example",
+                "https://evil.example/", "http:/evil.example", "javascript:alert(1)",
+                "/\x00/evil.example", "/\x7f/evil.example", "/\x0b/evil.example",
+                "evil.example/x", "")
+
+
+def test_a_next_page_is_a_path_here_and_nothing_else(client: FlaskClient) -> None:
+    for target in HOSTILE_NEXT:
+        quoted = urllib.parse.quote(target, safe="")
+        assert client.get(f"/lang/en?next={quoted}").headers["Location"] == "/", target
+        form = client.get(f"/login?next={quoted}").text
+        assert 'name="next" value="/"' in form, target
+        answer = client.post("/login", data={"user": "li.na", "password": PASSWORD,
+                                             "csrf": token(client), "next": target})
+        assert answer.status_code == 303 and answer.headers["Location"] == "/", target
+    # A path here is kept, what a Location header cannot carry as it is percent-encoded.
+    for target, location in (("/queue?state=held&q=a", "/queue?state=held&q=a"),
+                             ("/invoices?q=北京", "/invoices?q=%E5%8C%97%E4%BA%AC"),
+                             ("/queue?q=a b", "/queue?q=a%20b"),
+                             ("/jobs/S0001%2F", "/jobs/S0001%2F")):
+        quoted = urllib.parse.quote(target, safe="")
+        assert client.get(f"/lang/zh?next={quoted}").headers["Location"] == location, target
+    answer = client.post("/login", data={"user": "li.na", "password": PASSWORD,
+                                         "csrf": token(client), "next": "/paper?printer=pdf"})
+    assert answer.headers["Location"] == "/paper?printer=pdf"
+
+
 def test_every_answer_carries_the_protective_headers(client: FlaskClient) -> None:
     for url in ("/", "/login", "/api/changes", "/healthz", "/nope"):
         headers = client.get(url).headers
@@ -353,6 +497,46 @@ def test_web_passwd_writes_scrypt_lines_and_deletes_them(tmp_path: Path) -> None
     short = passwd(ws, "zhao", stdin="short\n")
     assert short.returncode == 2 and "\n" not in short.stderr.strip()
     assert "zhao" not in ws.users_file.read_text()
+
+
+def test_web_passwd_refuses_root_and_system_accounts(tmp_path: Path) -> None:
+    ws = web_station(tmp_path / "st", queued=0)
+    before = ws.users_file.read_bytes() if ws.users_file.exists() else b""
+    # Accounts of this machine (daemon, bin, nobody... or whoever runs the tests).
+    accounts = [a.pw_name for a in pwd.getpwall()
+                if a.pw_name != "root" and auth.NAME.fullmatch(a.pw_name)][:3]
+    assert accounts
+    for name, why in (("root", "root is the system's administrator"),
+                      *((a, f"{a} is an account of this system") for a in accounts)):
+        run = passwd(ws, name, stdin="good pass 12\n")
+        assert run.returncode == 2, (name, run.stderr)
+        assert why in run.stderr and "not a console login" in run.stderr, run.stderr
+    assert (ws.users_file.read_bytes() if ws.users_file.exists() else b"") == before
+    # One written by hand logs no one in; IT can still remove it.
+    auth.write_users(ws.users_file, {"root": auth.hash_password(PASSWORD),
+                                     "li.na": auth.hash_password(PASSWORD)})
+    client = create_app(ws.config, secret=b"k" * 32).test_client()
+    assert log_in(client, "root").status_code == 401
+    assert log_in(client).status_code == 303
+    assert passwd(ws, "root", "--delete").returncode == 0
+    assert set(auth.parse_users(ws.users_file.read_text())) == {"li.na"}
+
+
+def test_web_passwd_by_another_user_says_only_root_may(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(*_: Any) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    # As a clerk or a member of group printstation finds it: the file is IT's to write.
+    monkeypatch.setattr(auth, "write_users", refused)
+    monkeypatch.setattr("sys.stdin", io.StringIO("good pass 12\n"))
+    users = tmp_path / "web-users"
+    with pytest.raises(web_commands.PermissionDenied) as found:
+        web_commands.passwd(users, "li.na", delete=False)
+    said = str(found.value)
+    assert "only root (IT) can" in said and "sudo printstation web passwd li.na" in said
+    assert "group" not in said and str(users) in said
+    assert found.value.exit_code == EXIT_NOPERM
 
 
 # -- the server ------------------------------------------------------------------------

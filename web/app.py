@@ -32,6 +32,8 @@ from printstation.daemon.context import Context
 from printstation.spool import queries
 
 from . import auth, words
+from .drawing import Drawing
+from .login_limit import Limiter
 
 LANGS = ("zh", "en")
 # A page's own assets only: no CDN, no inline script (the CSRF token is read from a meta
@@ -88,16 +90,14 @@ class LiveConfig:
 
 class Console:
     """What the console keeps between requests: the configuration, the clerks' logins,
-    the login limiter, and how it was started."""
+    the login limiter, the picture drawers, and how it was started."""
 
-    def __init__(self, live: LiveConfig, listen: str, limiter: auth.Limiter):
+    def __init__(self, live: LiveConfig, listen: str, limiter: Limiter):
         self.live = live
         self.listen = listen
         self.limiter = limiter
         self.users = auth.UserFile(live.config.settings.web.users_file)
-        # Pictures are drawn by reportlab and pdftoppm: two at a time, whatever the number
-        # of requests, so the console never takes the CPU from the daemon.
-        self.drawing = threading.BoundedSemaphore(2)
+        self.drawing = Drawing()
 
     @property
     def config(self) -> Config:
@@ -163,8 +163,9 @@ def create_app(config_path: Path | None, *, listen: str | None = None,
                secret: bytes | None = None, cwd: Path | None = None,
                clock: Callable[[], float] = time.monotonic) -> Flask:
     """The console for the config at `config_path` (None: built-in defaults). `secret`
-    signs the session cookies (default: `[web] secret_file`, made on first use); `clock`
-    (monotonic seconds) times the login limiter and the config's re-reading."""
+    signs the session cookies and makes the CSRF tokens (default: `[web] secret_file`,
+    made on first use); `clock` (monotonic seconds) times the login limiter and the
+    config's re-reading."""
     live = LiveConfig(config_path, cwd, clock)
     web = live.config.settings.web
     listen = listen or web.listen
@@ -181,7 +182,8 @@ def create_app(config_path: Path | None, *, listen: str | None = None,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=auth.LIFETIME_S),
         MAX_CONTENT_LENGTH=64 << 10,
     )
-    app.extensions["printstation"] = Console(live, listen, auth.Limiter(clock))
+    app.extensions["printstation"] = Console(live, listen, Limiter(clock))
+    app.extensions["printstation.sessions"] = auth.Sessions()
     app.jinja_env.autoescape = True  # every template, whatever its name ends with
     app.before_request(_check_request)
     app.after_request(_headers)
@@ -238,7 +240,7 @@ def _close_journal(_: BaseException | None) -> None:
 
 def _http_error(exc: HTTPException) -> tuple[Any, int]:
     if request.path.startswith("/api/") or request.path == "/healthz":
-        return {"error": exc.name}, exc.code or 500
+        return {"error": exc.name, "detail": exc.description}, exc.code or 500
     message = t("err.not_found") if exc.code == 404 else exc.description or exc.name
     return render_template("error.html", message=message), exc.code or 500
 

@@ -1,5 +1,5 @@
 """Clerks' logins for the console: the users file, password hashes, sessions, CSRF tokens and
-the login rate limit.
+names that may not be logins.
 
 The users file (`[web] users_file`) holds `NAME:scrypt$N$r$p$SALT$HASH` lines (salt and
 hash in hex), written by `printstation web passwd NAME`. scrypt is in Python's hashlib (no
@@ -8,9 +8,11 @@ one login, dear for a dictionary. The file is read again whenever it changes, so
 password or a removed clerk counts at once; a session remembers a fingerprint of the hash
 it logged in with, so changing a clerk's password ends their sessions too.
 
-Sessions are Flask's signed cookies (itsdangerous); the server keeps no session state, so
-a restart logs no one out. Every form carries the session's CSRF token, and every POST
-without it is refused before anything else is looked at (app.py).
+A session is a random id in a signed cookie, and what it means is kept by the console
+(`Sessions`): logging out ends it on the server, and a console restart logs everyone out.
+Every form carries the session's CSRF token (an HMAC of the id), and every POST without it
+is refused before anything else is looked at (app.py). The login rate limit is in
+login_limit.py.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import grp
 import hashlib
 import hmac
 import os
+import pwd
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from flask import request, session
+from flask import current_app, request, session
 
 from printstation.base.durable import atomic_write, fsync_dir
 from printstation.base.errors import ConfigInvalid
@@ -76,10 +78,14 @@ _DUMMY: list[str] = []
 
 def check_login(users: dict[str, str], name: str, password: str) -> bool:
     """Name and password together; an unknown name costs the same hash, so the time taken
-    does not say which names exist."""
+    does not say which names exist. A name that may not be a login (`reserved`) matches
+    nothing."""
     if not _DUMMY:
         _DUMMY.append(hash_password(secrets.token_hex(8)))
     stored = users.get(name)
+    if stored is not None and reserved(name):
+        # Written by hand, or before `web passwd` refused such names: no login at all.
+        stored = None
     matched = check_password(password, stored or _DUMMY[0])
     return stored is not None and matched
 
@@ -186,94 +192,129 @@ class UserFile:
             return dict(self._users)
 
 
-class Limiter:
-    """Login failures per key (a user name, a client address). The first FREE failures
-    cost nothing; after that each failure bars the key for a delay that doubles, up to
-    MAX_DELAY_S, and an attempt while barred is not even checked (429). A success clears
-    its keys; a key with no failure for FORGET_S starts afresh."""
+def reserved(name: str) -> str | None:
+    """Why `name` may not be a console login, or None when it may: `root` and every
+    account of this system. The daemon journals a clerk's actions under their name, as it
+    does a CLI user's, so a console login named like an account would make the journal
+    say that account (or root) did what a clerk did."""
+    if name == "root":
+        return "root is the system's administrator, not a clerk"
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return f"{name} is an account of this system"
 
-    FREE = 5
-    MAX_DELAY_S = 30.0
-    FORGET_S = 900.0
-    MAX_KEYS = 10_000
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self.clock = clock
-        # key -> (failures, barred until, last failure)
-        self._keys: dict[str, tuple[int, float, float]] = {}
+# -- sessions and CSRF tokens ---------------------------------------------------------
+#
+# The cookie (signed by Flask, readable by whoever holds it) carries one random session
+# id and nothing else. What the id means is kept here on the server: the clerk, when they
+# logged in, and the fingerprint of the password they used. Logging out, a password
+# change or the clerk's removal ends a session on the server, so a copied cookie stops
+# working at once. The CSRF token is an HMAC of the id with the console's secret: it
+# cannot be read from the cookie, and needs no storage of its own (a visitor who is not
+# logged in has an id, and a token, too: the login form carries one).
+
+class Sessions:
+    """The live sessions of logged-in clerks, by id. Kept in memory only: restarting the
+    console logs every clerk out (they log in again), the price of sessions that can be
+    ended on the server without the console writing anything to disk."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        # id -> (clerk, logged in at (epoch seconds), password fingerprint)
+        self._live: dict[str, tuple[str, float, str]] = {}
         self._lock = threading.Lock()
 
-    @classmethod
-    def delay(cls, failures: int) -> float:
-        return 0.0 if failures < cls.FREE else min(cls.MAX_DELAY_S, 2.0 ** (failures - cls.FREE))
-
-    def wait_s(self, keys: Iterable[str]) -> float:
-        now = self.clock()
+    def start(self, name: str, stored: str, users: dict[str, str]) -> str:
+        sid = secrets.token_urlsafe(32)
+        now = time.time()
         with self._lock:
-            return max((self._keys[k][1] - now for k in keys if k in self._keys), default=0.0)
+            # Ended and stale sessions go first; logins come only with a password, but
+            # memory must stay bounded all the same.
+            for old, (user, since, key) in list(self._live.items()):
+                if not self._valid(user, since, key, users, now):
+                    del self._live[old]
+            while len(self._live) >= self.MAX:
+                del self._live[min(self._live, key=lambda k: self._live[k][1])]
+            self._live[sid] = (name, now, fingerprint(stored))
+        return sid
 
-    def failed(self, keys: Iterable[str]) -> None:
-        now = self.clock()
+    def end(self, sid: object) -> None:
         with self._lock:
-            for key in keys:
-                n, _, last = self._keys.get(key, (0, 0.0, now))
-                n = 0 if now - last > self.FORGET_S else n
-                self._keys[key] = (n + 1, now + self.delay(n + 1), now)
-            if len(self._keys) > self.MAX_KEYS:
-                self._forget(now)
+            if isinstance(sid, str):
+                self._live.pop(sid, None)
 
-    def succeeded(self, keys: Iterable[str]) -> None:
+    def user(self, sid: object, users: dict[str, str]) -> str | None:
+        """The clerk of live session `sid`; a session whose clerk is gone, has another
+        password now, or logged in 8 hours ago or more ends here."""
+        if not isinstance(sid, str):
+            return None
         with self._lock:
-            for key in keys:
-                self._keys.pop(key, None)
+            found = self._live.get(sid)
+            if found is None:
+                return None
+            if not self._valid(*found, users, time.time()):
+                del self._live[sid]
+                return None
+            return found[0]
 
-    def _forget(self, now: float) -> None:
-        """Old keys first; a flood of new names cannot grow memory without bound."""
-        for key in sorted(self._keys, key=lambda k: self._keys[k][2]):
-            if len(self._keys) <= self.MAX_KEYS // 2 and \
-                    now - self._keys[key][2] <= self.FORGET_S:
-                break
-            del self._keys[key]
+    def __len__(self) -> int:
+        return len(self._live)
+
+    @staticmethod
+    def _valid(user: str, since: float, key: str, users: dict[str, str], now: float) -> bool:
+        return user in users and 0 <= now - since < LIFETIME_S and \
+            hmac.compare_digest(key, fingerprint(users[user]))
 
 
-# -- the session --------------------------------------------------------------------
+def _sessions() -> Sessions:
+    return current_app.extensions["printstation.sessions"]
+
+
+def _token_of(sid: str) -> str:
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, b"csrf\0" + sid.encode(), hashlib.sha256).hexdigest()
+
+
+def _sid() -> str | None:
+    sid = session.get("sid")
+    return sid if isinstance(sid, str) and sid else None
+
 
 def csrf_token() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
-    return session["csrf"]
+    sid = _sid()
+    if sid is None:
+        session.clear()
+        session.permanent = True
+        session["sid"] = sid = secrets.token_urlsafe(32)
+    return _token_of(sid)
 
 
 def csrf_ok() -> bool:
     sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf") or ""
-    expected = session.get("csrf") or ""
-    return bool(sent and expected) and hmac.compare_digest(sent.encode(), expected.encode())
+    sid = _sid()
+    return bool(sent and sid) and hmac.compare_digest(sent.encode(), _token_of(sid).encode())
 
 
-def log_in(name: str, stored: str) -> None:
-    """A new session (never the one a visitor brought: no fixation), with a new token."""
+def log_in(name: str, stored: str, users: dict[str, str]) -> None:
+    """A new session id (never the one a visitor brought: no fixation), and so a new
+    token; the visitor's old session, if it was one, ends."""
+    _sessions().end(_sid())
     session.clear()
     session.permanent = True
-    session.update(user=name, since=int(time.time()), key=fingerprint(stored),
-                   csrf=secrets.token_urlsafe(32))
+    session["sid"] = _sessions().start(name, stored, users)
 
 
 def log_out() -> None:
+    _sessions().end(_sid())
     session.clear()
 
 
 def current_user(users: dict[str, str]) -> str | None:
-    """The clerk of this session: logged in less than 8 hours ago, still in the users
-    file with the same password."""
-    name, since = session.get("user"), session.get("since")
-    if not isinstance(name, str) or not isinstance(since, int) or name not in users:
-        return None
-    if not 0 <= time.time() - since < LIFETIME_S:
-        return None
-    if not hmac.compare_digest(str(session.get("key", "")), fingerprint(users[name])):
-        return None
-    return name
-
-
-def client_keys(name: str) -> list[str]:
-    return [f"user:{name.lower()[:64]}", f"addr:{request.remote_addr or '-'}"]
+    """The clerk of this request's session: live on the server, logged in less than 8
+    hours ago, still in the users file with the same password."""
+    return _sessions().user(_sid(), users)

@@ -2,7 +2,8 @@
 
 waitress is pure Python (no C build on a branch PC), production-grade, and reads a whole
 request before a worker thread sees it, so a slow or stalled client never holds a worker:
-four threads serve a branch's few clerks and whatever polls `/healthz`. It serves plain
+eight threads serve a branch's few clerks and whatever polls `/healthz`, of which pictures
+never take more than four (web/drawing.py). It serves plain
 HTTP; on any address other than this machine's the session cookie is marked Secure, so a
 TLS proxy must stand in front (config/printstation.toml, `[web] listen`).
 """
@@ -20,7 +21,14 @@ from printstation.config.schema import split_listen
 
 from .app import create_app
 
-THREADS = 4
+THREADS = 8
+# Connections, not threads: what waitress holds open while requests arrive. Its default
+# (100) let a hundred sockets that trickle a header line every few seconds shut everyone
+# out; 500 needs no more than the 1024 files a service may open by default. A connection
+# silent for CHANNEL_TIMEOUT_S is closed, looked for every CLEANUP_S.
+CONNECTIONS = 500
+CHANNEL_TIMEOUT_S = 10
+CLEANUP_S = 2
 
 
 class _Stop(Exception):
@@ -48,7 +56,8 @@ def serve(config_path: Path | None, listen: str | None = None) -> int:
         server = waitress.create_server(
             app, host=host, port=port, threads=THREADS, ident="printstation",
             # Forms are small; no request may tie up memory or a socket for long.
-            max_request_body_size=1 << 20, channel_timeout=30,
+            max_request_body_size=1 << 20, connection_limit=CONNECTIONS,
+            channel_timeout=CHANNEL_TIMEOUT_S, cleanup_interval=CLEANUP_S,
             clear_untrusted_proxy_headers=True)
     except OSError as exc:
         raise Unavailable(f"cannot listen on {console.listen}: {exc.strerror}") from None

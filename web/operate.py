@@ -11,7 +11,7 @@ What the daemon answered is shown on the page the clerk came from.
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from flask import (
@@ -33,6 +33,7 @@ from printstation.daemon import control
 
 from . import auth
 from .app import console, host_name, settings, t
+from .login_limit import client_address
 from .pages import safe_next
 
 bp = Blueprint("operate", __name__)
@@ -54,8 +55,8 @@ def login() -> tuple[str, int, dict[str, str]] | tuple[str, int] | Response:
     password = request.form.get("password", "")[:auth.MAX_PASSWORD]
     back = safe_next(request.form.get("next"))
     limiter = console().limiter
-    keys = auth.client_keys(name)
-    wait = limiter.wait_s(keys)
+    address = client_address(request.remote_addr)
+    wait = limiter.wait_s(name, address)
     if wait > 0:
         # Barred: not even checked, so guessing on gains nothing.
         seconds = math.ceil(wait)
@@ -63,11 +64,11 @@ def login() -> tuple[str, int, dict[str, str]] | tuple[str, int] | Response:
                                 name=name), 429, {"Retry-After": str(seconds)})
     users = console().users.users()
     if auth.check_login(users, name, password):
-        limiter.succeeded(keys)
-        auth.log_in(name, users[name])
+        limiter.succeeded(name, address)
+        auth.log_in(name, users[name], users)
         logs.info("web.login", user=name, addr=request.remote_addr)
         return redirect(back, 303)
-    limiter.failed(keys)
+    limiter.failed(name, address)
     logs.warning("web.login_failed", user=name, addr=request.remote_addr)
     return render_template("login.html", next=back, error=t("login.wrong"), name=name), 401
 
@@ -123,7 +124,8 @@ def paper_load() -> Response:
 @bp.post("/act/paper-spoil")
 def paper_spoil() -> Response:
     count = _field("count") or "1"
-    if not count.isdigit() or len(count) > 6:
+    # ASCII digits only: `str.isdigit` also takes `²`, which `int` does not.
+    if not (count.isascii() and count.isdigit()) or len(count) > 6:
         return _refused(t("act.bad_number", field=t("act.count")))
     if not _field("reason"):
         return _refused(t("act.need_reason"))
@@ -149,7 +151,8 @@ def calibrate() -> Response:
     x, y = _field("x") or "0", _field("y") or "0"
     try:
         new = offsets({stock_name: [Decimal(x), Decimal(y)]})[stock_name]
-    except (Invalid, InvalidOperation, ValueError):
+    except (Invalid, ArithmeticError, ValueError):
+        # ArithmeticError: decimal's InvalidOperation, and its Overflow (`1e999999999`).
         return _refused(t("cal.bad"), back)
     lost = console().config.stocks[stock_name].off_page(*new)
     if lost:

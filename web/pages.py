@@ -8,20 +8,19 @@ page costs what its rows cost however long the journal is.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
-import threading
-from collections import OrderedDict
+import urllib.parse
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -36,6 +35,7 @@ from printstation.daemon import status as report
 from printstation.spool import State, console_queries, paper, queries
 
 from .app import console, context, journal, settings, t
+from .drawing import RETRY_AFTER_S, Busy
 
 bp = Blueprint("pages", __name__)
 PAGE = 50
@@ -57,8 +57,15 @@ def _seq() -> int:
 
 
 def _int(name: str) -> int | None:
+    """A whole number from the query (a seq to page or poll from); None when not given.
+    Anything else (a sign, a space, a superscript digit `²`, which `str.isdigit` takes but
+    `int` does not) is a 400 that says so."""
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) < 19):
+        abort(400, t("err.bad_number", name=name))
+    return int(value)
 
 
 def _text(name: str) -> str:
@@ -113,11 +120,21 @@ def job_picture(job_id: str) -> Response:
         abort(404)
     from printstation.daemon import pictures
 
-    ctx = context()
+    ctx, path = context(), settings().journal_path
+
+    def draw() -> bytes:
+        # In a drawer's thread (web/drawing.py): a connection of its own, as SQLite
+        # connections stay in the thread that opened them.
+        found = queries.open_readonly(path)
+        if found is None:
+            raise KeyError(job_id)
+        with contextlib.closing(found) as own:
+            return pictures.job_page_png(ctx, own, job_id)
+
     # A page changes with the job's state (a printed job shows its archived page) and with
     # the configuration (an offset); otherwise it is drawn once.
     key = ("job", job_id, row["state"], row["updated_at"], console().live.generation)
-    return _picture(key, lambda: pictures.job_page_png(ctx, conn, job_id))
+    return _picture(key, draw)
 
 
 @bp.get("/rejected")
@@ -252,12 +269,28 @@ def language(code: str) -> Response:
     return response
 
 
+# Printable ASCII but space: what a path may keep as it is in a Location header; anything
+# else (a space, a non-ASCII letter of a search) is percent-encoded.
+_KEPT = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
 def safe_next(target: str | None, default: str = "/") -> str:
-    """A path on this console to go back to; anything else (another site) is refused."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")) \
-            and "\n" not in target and "\r" not in target:
-        return target
-    return default
+    """A path on this console to go back to; anything else (another site) is refused.
+
+    A browser drops tabs and newlines from a URL and reads a backslash as a slash, so
+    `/<tab>/evil.example` and `/\\evil.example` are `//evil.example`: another site. So a
+    target is refused when it has any control character or a backslash, does not start
+    with exactly one `/`, or shows a scheme or a host once tabs and newlines are dropped."""
+    if not target or any(ord(c) < 0x20 or c in "\x7f\\" for c in target):
+        return default
+    stripped = target.strip().replace("\t", "").replace("\n", "").replace("\r", "")
+    for seen in (target, stripped):
+        if not seen.startswith("/") or seen.startswith("//"):
+            return default
+        parts = urllib.parse.urlsplit(seen)
+        if parts.scheme or parts.netloc:
+            return default
+    return urllib.parse.quote(target, safe=_KEPT)
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -291,12 +324,19 @@ def _parties(invoice_json: str | None) -> dict[str, str]:
 def _utc_day(text: str, add_days: int = 0) -> str | None:
     """A local date (YYYY-MM-DD) as the UTC time its day starts (or the next day's, for
     `until`, which includes its day), as the journal stores times."""
+    if not text:
+        return None
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
+        abort(400, t("err.bad_date", value=text[:20]))
+    try:
+        start = dt.datetime.combine(day + dt.timedelta(days=add_days), dt.time()).astimezone()
+        return start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    except (OverflowError, ValueError, OSError):
+        # The first or last days a date can name (0001-01-01, 9999-12-31): no journal time
+        # lies beyond them, so the bound is no bound.
         return None
-    start = dt.datetime.combine(day + dt.timedelta(days=add_days), dt.time()).astimezone()
-    return start.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _offset_args() -> tuple[float, float] | None:
@@ -307,37 +347,18 @@ def _offset_args() -> tuple[float, float] | None:
         return None
     try:
         return offsets({"s": [Decimal(x or "0"), Decimal(y or "0")]})["s"]
-    except (Invalid, InvalidOperation, ValueError):
+    except (Invalid, ArithmeticError, ValueError):
+        # ArithmeticError: decimal's InvalidOperation, and its Overflow (`1e999999999`).
         g.bad_offset = True
         return None
 
 
-class _Pictures:
-    """The last pictures drawn, by what they show."""
-
-    def __init__(self, size: int = 32):
-        self.size = size
-        self.found: OrderedDict[tuple, bytes] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple, draw: Callable[[], bytes]) -> bytes:
-        with self.lock:
-            if key in self.found:
-                self.found.move_to_end(key)
-                return self.found[key]
-        with console().drawing:
-            png = draw()
-        with self.lock:
-            self.found[key] = png
-            while len(self.found) > self.size:
-                self.found.popitem(last=False)
-        return png
-
-
 def _picture(key: tuple, draw: Callable[[], bytes]) -> Response:
-    drawn = current_app.extensions.setdefault("printstation.pictures", _Pictures())
     try:
-        png = drawn.get(key, draw)
+        png = console().drawing.get(key, draw)
+    except Busy:
+        return Response(t("err.busy"), 503, mimetype="text/plain",
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
     except KeyError:
         abort(404)
     except StationError as exc:

@@ -8,10 +8,7 @@ terminal does not (navigation, headings, buttons, form labels). Templates call `
 
 from __future__ import annotations
 
-import re
-from functools import cache
-
-from printstation.base import texts
+from printstation.base import reply_texts, texts
 from printstation.base.texts import EN, ZH, clean
 
 # id -> (Chinese, English); the same str.format fields in both.
@@ -126,9 +123,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "err.not_found": ("找不到此页面", "No such page"),
     "err.internal": ("内部错误：详见控制台日志", "Internal error: see the console's log"),
     "err.picture": ("无法生成图片：{detail}", "No picture: {detail}"),
+    "err.busy": ("正在生成其他图片：请稍后再试", "Busy drawing other pictures: try again shortly"),
+    "err.bad_number": ("参数 {name} 应为不带符号的整数", "{name} must be a whole number"),
+    "err.bad_date": ("日期无效：{value}（应为 年-月-日，如 2024-05-01）",
+                     "Not a date: {value} (a date is YYYY-MM-DD, as 2024-05-01)"),
 }
 
-_FIELD = re.compile(r"\{(\w*)\}")
 
 
 def t(msg_id: str, lang: str, **fields: object) -> str:
@@ -149,44 +149,12 @@ def sync_state(value: str | None, lang: str) -> str:
     return "" if value is None else value if found is None else found[0 if lang == ZH else 1]
 
 
-@cache
-def _shapes() -> list[tuple[str, re.Pattern[str]]]:
-    """Each `say.`/`check.` message's English template as a pattern with named fields."""
-    found = []
-    for msg_id, (_, en) in texts.TEXTS.items():
-        if not msg_id.startswith(("say.", "check.")):
-            continue
-        pattern, pos = "", 0
-        for field in _FIELD.finditer(en):
-            pattern += re.escape(en[pos:field.start()]) + f"(?P<{field[1]}>.+?)"
-            pos = field.end()
-        found.append((msg_id, re.compile(pattern + re.escape(en[pos:]) + r"\Z", re.S)))
-    return found
-
-
-def _field(name: str, value: str) -> str:
-    if name in ("state", "old", "new"):
-        return texts.state(value, ZH)
-    if name == "states":
-        return "、".join(texts.state(s.strip(), ZH) for s in value.split(","))
-    if name == "reason":
-        return texts.reason(value, ZH)
-    return value
-
-
 def said(line: str, lang: str) -> str:
     """A line the daemon answered in English (`J1: queued -> held`), in `lang`: the
-    catalogue's Chinese for a line of a known shape, else the line as it came. (The CLI
-    reads the same shapes, cli/catalog.py; a page may not import the CLI.)"""
+    catalogue's Chinese for a line of a known shape, else the line as it came, as the CLI
+    says it (`base/reply_texts.py`)."""
     line = clean(line)
-    if lang != ZH:
-        return line
-    for msg_id, shape in _shapes():
-        found = shape.match(line)
-        if found:
-            return texts.text(msg_id, ZH, **{k: _field(k, v)
-                                             for k, v in found.groupdict().items()})
-    return line
+    return (reply_texts.translated(line) or line) if lang == ZH else line
 
 
 __all__ = ["EN", "WORDS", "ZH", "reason", "said", "state", "t"]
