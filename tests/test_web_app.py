@@ -28,7 +28,7 @@ from printstation.config.schema import split_listen
 from printstation.daemon import control
 from printstation.daemon.control_ops import Reply
 from printstation.harness.kit import Station, drop_by_rename, invoice, wait_for, write_config
-from printstation.harness.webdata import WebStation, web_station
+from printstation.harness.webdata import Clock, WebStation, web_station
 from printstation.spool import connect, operations
 from printstation.web import auth
 from printstation.web.app import create_app
@@ -36,16 +36,6 @@ from printstation.web.drawing import NICE, Drawing
 
 PASSWORD = "correct horse 1"
 KEY = "1100243130-00012001"
-
-
-class Clock:
-    """Monotonic seconds the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

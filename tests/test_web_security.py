@@ -29,7 +29,14 @@ from printstation.cli import web_commands
 from printstation.daemon import control
 from printstation.daemon.control_ops import Reply
 from printstation.harness.kit import EXE, ROOT, wait_for
-from printstation.harness.webdata import XSS_FILE, XSS_KIND, XSS_SELLER, WebStation, web_station
+from printstation.harness.webdata import (
+    XSS_FILE,
+    XSS_KIND,
+    XSS_SELLER,
+    Clock,
+    WebStation,
+    web_station,
+)
 from printstation.web import auth
 from printstation.web.app import create_app
 
@@ -43,14 +50,6 @@ ACTIONS = {
     "/act/paper-spoil": {"printer": "pdf", "count": "1", "reason": "x"},
     "/act/calibrate": {"printer": "pdf", "stock": "vat-special", "x": "1", "y": "1"},
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -93,3 +93,13 @@ def web_station(folder: Path, web: str = "", extra: str = "", queued: int = 1) -
     finally:
         journal.close()
     return station
+
+
+class Clock:
+    """Monotonic seconds the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
