@@ -70,8 +70,7 @@ def job_document(ctx: Context, printer: PrinterSettings | None, job: sqlite3.Row
     again = doc.get("reprint_from")
     if asis is not None and isinstance(again, dict):
         # A reprint of a PDF or OFD: the page its last job printed, as it printed.
-        claimed = again["claimed_at"]
-        folder = ctx.spool.archive_root / claimed[:4] / claimed[5:7] / claimed[8:10]
+        folder = archive_day(ctx, again["claimed_at"])
         return (folder / f"{again['job']}.pdf").read_bytes(), "einvoice", (0.0, 0.0)
     if asis is not None:
         # An e-invoice PDF or OFD prints at 100 % as it looks, on plain paper, placed
@@ -95,7 +94,11 @@ def archive_folder(ctx: Context, job: sqlite3.Row) -> Path:
     """`archive/YYYY/MM/DD/` of the job's file (by its claim date), where the print stage
     keeps the job's page and the finisher the printed file. (SpoolDir.archive_dir makes
     the folder, which a reader may not.)"""
-    claimed = job["claimed_at"]
+    return archive_day(ctx, job["claimed_at"])
+
+
+def archive_day(ctx: Context, claimed: str) -> Path:
+    """`archive/YYYY/MM/DD/` of a file claimed at `claimed` (ISO 8601, UTC)."""
     return ctx.spool.archive_root / claimed[:4] / claimed[5:7] / claimed[8:10]
 
 

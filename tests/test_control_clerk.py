@@ -257,3 +257,52 @@ def test_only_the_consoles_user_may_name_a_clerk(user_station: Any) -> None:
     log = station.log_text()
     assert f"event=control.refused user={CLERK}" in log and "clerk=alice" in log
     assert f"user={OUTSIDER}" in log
+
+
+@pytest.mark.e2e
+def test_the_console_reads_the_journal_as_its_own_user(user_station: Any) -> None:
+    """`printstation web` run as its own user (group printstation), beside a daemon run as
+    `printstation`, as the shipped units run them: it reads the journal and reaches the
+    daemon, as root would see none of the failures that matter."""
+    from printstation.harness.browser import free_port, http_get
+    from printstation.harness.users import CLI, user_python
+
+    station = user_station
+    web = pwd.getpwnam(WEB)
+    own = station.folder / "web"
+    own.mkdir(mode=0o750)
+    os.chown(own, web.pw_uid, web.pw_gid)
+    with open(station.config, "a", encoding="utf-8") as fh:
+        fh.write(f'users_file = "{own}/users"\nsecret_file = "{own}/secret"\n')
+    station.start()
+    staging = station.folder / "staging" / "a.json"
+    staging.write_text(json.dumps(invoice("00017201"), ensure_ascii=False), "utf-8")
+    os.rename(staging, station.inbox / "a.json")
+    job = held_for_paper(station, "00017201")
+    port = free_port()
+    log = open(station.folder / "web.log", "ab")  # noqa: SIM115
+    console = subprocess.Popen(
+        [user_python(), "-c", CLI, "--config", str(station.config), "web", "--listen",
+         f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT, cwd="/",
+        user=web.pw_uid, group=web.pw_gid, extra_groups=os.getgrouplist(WEB, web.pw_gid),
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"})
+    try:
+        def healthy() -> bytes | None:
+            assert console.poll() is None, (station.folder / "web.log").read_text()
+            try:
+                status, body = http_get(port, "/healthz")
+            except OSError:
+                return None
+            return body if status == 200 else None
+
+        health = json.loads(wait_for(healthy, timeout=30, what="the console healthy"))
+        assert (health["journal"], health["daemon"]) == (True, True), health
+        status, body = http_get(port, "/queue?state=held")
+        assert status == 200 and job.encode() in body and b"00017201" in body
+        # Its session key is its own, not the group's.
+        secret = (own / "secret").stat()
+        assert (secret.st_uid, secret.st_mode & 0o777) == (web.pw_uid, 0o600)
+    finally:
+        console.terminate()
+        console.wait(15)
+        log.close()
