@@ -55,6 +55,15 @@ class Budget:
             parts.append(f"unacknowledged printed total {self.total} of {self.max_total}")
         return "offline limit near: " + "; ".join(parts) if parts else None
 
+    def used(self) -> float:
+        """The larger share of the two budgets in use (0..1, above 1 when past a limit)."""
+        shares = []
+        if self.max_hours:
+            shares.append(self.age_h / self.max_hours if self.printed else 0.0)
+        if self.max_total:
+            shares.append(float(self.total / self.max_total))
+        return round(max(shares, default=0.0), 4)
+
     def as_dict(self) -> dict:
         return {"printed": self.printed, "age_h": round(self.age_h, 3),
                 "total": str(self.total), "max_hours": self.max_hours,

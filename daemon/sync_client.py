@@ -190,11 +190,15 @@ class HeadOffice:
                                                         timeout=self.timeout_s)
         return self._conn
 
-    def post_events(self, station: str, events: list[dict[str, Any]]) -> int:
-        """Send a batch; returns head office's `acked_through`."""
+    def post_events(self, station: str, events: list[dict[str, Any]],
+                    report: dict[str, Any] | None = None) -> int:
+        """Send a batch, with the outbox report when given; returns head office's
+        `acked_through`."""
         first, last = events[0]["seq"], events[-1]["seq"]
-        body = json.dumps({"station": station, "events": events}, ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8")
+        doc: dict[str, Any] = {"station": station, "events": events}
+        if report is not None:
+            doc["outbox"] = report
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         doc = self._request("POST", "/events", body,
                             {"Idempotency-Key": f"{station}:{first}-{last}"})
         return _acked(doc)

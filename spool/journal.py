@@ -286,8 +286,12 @@ class Journal:
             job = c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             record = invoice_record(json.loads(job["invoice_json"]))
             # The total rides on the event: head office sees the amount, and the offline
-            # budget (unacknowledged printed totals) is summed from the outbox alone.
+            # budget (unacknowledged printed totals) is summed from the outbox alone. So
+            # do the invoice's number, date and buyer: head office's invoice search and
+            # finance's export are built from the events alone.
             total = {"total": record["total"]} if record and record["total"] else {}
+            if record is not None:
+                total["invoice"] = {name: record[name] for name in PRINTED_FIELDS}
             self.transition(job_id, State.PRINTED, payload={**(payload or {}), **total})
             paper.settle(c, job_id, SheetState.USED, job["invoice_key"], None, now)
             if record is None:
@@ -363,6 +367,10 @@ class Journal:
         if row is None:
             raise KeyError(f"no source {source_id}")
         SOURCE.check(source_id, row["state"], new)
+
+
+# The invoice's facts a `job.printed` event carries to head office (SPEC §11).
+PRINTED_FIELDS = ("code", "number", "kind", "date", "buyer_name", "buyer_tin")
 
 
 def invoice_record(doc: dict[str, Any]) -> dict[str, Any] | None:

@@ -146,6 +146,39 @@ def printed_after(conn: sqlite3.Connection, seq: int) -> list[dict[str, Any]]:
             for r in rows]
 
 
+# How many unacknowledged printed invoices a report names one by one (SPEC §11): enough
+# for head office to list what a branch printed and it lacks, bounded so that a long
+# outage does not make every request large.
+REPORT_INVOICES = 200
+
+
+def report(conn: sqlite3.Connection, limit: int = REPORT_INVOICES) -> dict[str, Any]:
+    """What this station has not had acknowledged, for head office's dashboard.
+
+    `last_seq` lets head office count the backlog against its own live acked_through, so
+    a report sent before a batch was acknowledged does not overstate it afterwards.
+    """
+    first = conn.execute("SELECT at FROM events WHERE synced_at IS NULL ORDER BY seq"
+                         " LIMIT 1").fetchone()
+    (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+    found = unacknowledged_printed(conn)
+    rows = conn.execute("SELECT at, invoice_key, payload FROM events WHERE synced_at IS NULL"
+                        " AND type = 'job.printed' AND invoice_key IS NOT NULL ORDER BY seq"
+                        " LIMIT ?", (limit,)).fetchall()
+    invoices = []
+    for row in rows:
+        payload = json.loads(row["payload"])
+        facts = payload.get("invoice") if isinstance(payload.get("invoice"), dict) else {}
+        code, _, number = row["invoice_key"].rpartition("-")
+        invoices.append({"invoice_key": row["invoice_key"],
+                         "number": facts.get("number") or number,
+                         "code": facts.get("code") or code or None,
+                         "total": str(_total(payload)), "printed_at": row["at"]})
+    return {"last_seq": last, "pending": max(0, last - acked_through(conn)),
+            "oldest_at": first[0] if first else None, "printed": found.printed,
+            "printed_total": str(found.total), "invoices": invoices}
+
+
 def age_s(at: str | None, now: dt.datetime) -> float:
     """Seconds from a stored `...Z` time to `now` (0 when there is none)."""
     if at is None:
