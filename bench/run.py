@@ -30,6 +30,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("sync.py", []),
     ("service_footprint.py", []),
     ("web_console.py", []),
+    ("headoffice.py", []),
     ("soak.py", []),
 ]
 
@@ -65,6 +66,10 @@ TARGETS = [
      r"\| queue `/queue` \| [\d.]+ \| ([\d.]+) \|"),
     ("pickup p50 with the console polled every second / idle", "0.90–1.10", "web_console.py",
      r"\| median of \d+ runs \| [\d.]+ \| [\d.]+ \| ([\d.]+) \|"),
+    ("head office, 500 stations × 2,000 events, PostgreSQL (events/s)", "≥ 20,000",
+     "headoffice.py", r"\| postgresql \| [\d.]+ s \| ([\d,]+) \|"),
+    ("head office on PostgreSQL: p99 of accepted posts (ms)", "≤ 250", "headoffice.py",
+     r"\| postgresql \|(?: [^|]+ \|){5} (\d+) \|"),
     ("soak: 5,000 invoices, 20 SIGKILLs, faults", "0 violations", "soak.py",
      r"\| invariant violations \| (\d+) \|"),
 ]

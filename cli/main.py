@@ -36,6 +36,7 @@ from . import (
     invoices,
     pipes,
     read_config,
+    receiver_commands,
     rendering,
     sync_commands,
     tables,
@@ -345,19 +346,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
-    from printstation.headoffice.server import serve
-
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise UsageError("--tls-cert and --tls-key go together")
-    _, colon, port = args.listen.rpartition(":")
-    if not colon or not port.isdigit():
-        raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
-    tokens = Path(args.tokens)
-    if not tokens.is_file():
-        raise UsageError(f"--tokens {tokens}: no such file")
-    return serve(args.listen, Path(args.db), tokens,
-                 Path(args.tls_cert) if args.tls_cert else None,
-                 Path(args.tls_key) if args.tls_key else None)
+    return receiver_commands.run(args)
 
 
 COMMANDS = {

@@ -7,6 +7,8 @@ import importlib.metadata
 
 from printstation.spool.states import State
 
+from . import receiver_commands
+
 # What the help says of the values an argument takes, in one place for every command.
 STATES = ", ".join(state.value for state in State)
 DATE = ("a local date YYYY-MM-DD, or an ISO 8601 time such as 2026-11-28T09:30 "
@@ -229,16 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Ask head office what it holds and list the printed "
                                    "invoices it has not acknowledged, with their age.")
     p.add_argument("--json", action="store_true", help="as JSON, for scripts")
-    p = sub.add_parser("receiver", help="the reference head-office receiver (SPEC §11)",
-                       description="Run the reference head-office receiver: stores the "
-                                   "stations' events in SQLite and answers their sync.")
-    p.add_argument("--listen", required=True, metavar="HOST:PORT",
-                   help="address to listen on, e.g. 0.0.0.0:8443")
-    p.add_argument("--db", required=True, metavar="FILE", help="its SQLite database")
-    p.add_argument("--tokens", required=True, metavar="FILE",
-                   help="`STATION_ID TOKEN` lines, one per station")
-    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
-    p.add_argument("--tls-key", metavar="PEM", help="and this key")
+    receiver_commands.add_parser(sub)
     p = sub.add_parser("web", help="the station's local web console (SPEC §12)",
                        description="Serve the web console for clerks: queue, printers, paper, "
                                    "rejected files, invoices, page pictures, calibration; "

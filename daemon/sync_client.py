@@ -34,6 +34,9 @@ from printstation.config.schema import is_loopback, plain_http_refusal
 # Statuses that mean "try again later" (RFC 9110 and RFC 6585): the rest of 4xx is ours
 # to fix, so retrying would only repeat it.
 TEMPORARY_STATUSES = frozenset({408, 425, 429})
+# How a kept-alive connection that the server closed while idle shows on the next request.
+STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    ConnectionAbortedError)
 # A Retry-After longer than this is taken as a mistake on the server's side.
 RETRY_AFTER_MAX_S = 3600.0
 
@@ -208,6 +211,13 @@ class HeadOffice:
         return _acked(self._request("GET", "/stations/" + urllib.parse.quote(station, safe=""),
                                     None, {}))
 
+    def _exchange(self, method: str, path: str, body: bytes | None,
+                  headers: dict[str, str]) -> tuple[http.client.HTTPResponse, bytes]:
+        conn = self._connection()
+        conn.request(method, self.base + path, body, headers)
+        response = conn.getresponse()
+        return response, response.read()
+
     def _request(self, method: str, path: str, body: bytes | None,
                  headers: dict[str, str]) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json",
@@ -215,10 +225,17 @@ class HeadOffice:
         if body is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
         try:
-            conn = self._connection()
-            conn.request(method, self.base + path, body, headers)
-            response = conn.getresponse()
-            data = response.read()
+            reused = self._conn is not None
+            try:
+                response, data = self._exchange(method, path, body, headers)
+            except STALE_CONNECTION:
+                if not reused:
+                    raise
+                # Head office closed the kept-alive connection while it was idle (servers
+                # time idle ones out): the request never reached it, so it is sent again
+                # at once on a new connection rather than counted as an outage.
+                self.close()
+                response, data = self._exchange(method, path, body, headers)
         except ssl.SSLCertVerificationError as exc:
             self.close()
             raise Permanent(f"certificate of {self.host} not trusted: {exc.verify_message}"

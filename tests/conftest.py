@@ -14,12 +14,20 @@ from printstation.spool import Journal
 PROCESS_FIXTURES = frozenset({"station", "cupsd"})
 
 
+# Head office's two backends, as the ids of tests run on each.
+HEADOFFICE_BACKENDS = [pytest.param("sqlite", id="sqlite"),
+                       pytest.param("postgresql", id="pg")]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark `e2e` every test that uses a process fixture, so that a new test cannot slip
     into the fast run by forgetting the marker. Tests that start processes themselves
-    carry the marker in their own module."""
+    carry the marker in their own module. A test on PostgreSQL starts its server."""
     for item in items:
-        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())) or \
+                "postgresql" in (params.get("headoffice_db"),
+                                 params.get("headoffice_db_per_module")):
             item.add_marker(pytest.mark.e2e)
 
 
@@ -62,3 +70,42 @@ def cupsd():
         server.add_queue(queue, ppd)
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """A private PostgreSQL 15 server for the whole session (tests/harness/postgres.py)."""
+    import os
+
+    from printstation.harness.postgres import Postgres, missing
+
+    why = missing()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {why}")
+        pytest.skip(f"needs PostgreSQL 15 to test head office on it: {why}")
+    server = Postgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+def _headoffice_db(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg").new_database()
+
+
+@pytest.fixture(params=HEADOFFICE_BACKENDS)
+def headoffice_db(request: pytest.FixtureRequest) -> str | None:
+    """Head office's database for a `Receiver` or `open_store`: None (SQLite, a file in
+    the receiver's folder) or a fresh PostgreSQL database's url."""
+    return _headoffice_db(request)
+
+
+@pytest.fixture(scope="module", params=HEADOFFICE_BACKENDS)
+def headoffice_db_per_module(request: pytest.FixtureRequest) -> str | None:
+    """`headoffice_db` for a receiver a whole module shares."""
+    return _headoffice_db(request)

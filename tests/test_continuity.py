@@ -227,13 +227,14 @@ def test_restore_takes_only_an_earlier_copy_of_the_stations_journal(station: Sta
     assert result.returncode == 78 and "another journal" in result.stderr
 
 
-def test_head_office_holding_more_than_the_journal_stops_the_station(tmp_path) -> None:
+def test_head_office_holding_more_than_the_journal_stops_the_station(
+        tmp_path, headoffice_db: str | None) -> None:
     # Every local trace of the station's history is gone (journal, stamp, archive,
     # spool): only head office remembers. The station must not print on a blank journal.
     from printstation.harness.kit import station_at
     from printstation.harness.receiver import Receiver, add_sync
 
-    receiver = Receiver(tmp_path / "ho")
+    receiver = Receiver(tmp_path / "ho", db=headoffice_db)
     receiver.start()
     try:
         station = station_at(tmp_path)

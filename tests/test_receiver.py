@@ -4,34 +4,24 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
-from printstation.harness.receiver import TOKEN, Receiver
-from printstation.spool.journal import GENESIS, event_hash
+from printstation.harness.receiver import TOKEN, Receiver, chain
+from printstation.spool.journal import GENESIS
 
 # Every test here talks to the reference receiver, which runs as its own process.
 pytestmark = pytest.mark.e2e
 
 
-def chain(count: int, station: str = "TEST-001", start_prev: str = GENESIS,
-          first: int = 1, kind: str = "job.printed") -> list[dict]:
-    events, prev = [], start_prev
-    for seq in range(first, first + count):
-        body = {"seq": seq, "id": f"e{seq}", "at": "2026-11-28T01:02:03.000Z",
-                "station": station, "type": kind, "job_id": f"J{seq}", "invoice_key": None,
-                "payload": {"total": "1.00", "note": "发票"}}
-        digest = event_hash(prev, body)
-        events.append({**body, "prev_hash": prev, "hash": digest})
-        prev = digest
-    return events
-
-
 @pytest.fixture(scope="module")
-def ho(tmp_path_factory: pytest.TempPathFactory):
+def ho(tmp_path_factory: pytest.TempPathFactory, headoffice_db_per_module: str | None):
     receiver = Receiver(tmp_path_factory.mktemp("ho"),
-                        {"TEST-001": TOKEN, "OTHER-002": "other-token"})
+                        {"TEST-001": TOKEN, "OTHER-002": "other-token",
+                         "BUSY-003": "busy-token"},
+                        db=headoffice_db_per_module)
     receiver.start()
     yield receiver
     receiver.stop()
@@ -113,3 +103,32 @@ def test_tokens_file_is_reread(ho: Receiver, tmp_path: Path) -> None:
         assert get(ho, "/stations/NEW-003", "new-token")[0] == 200
     finally:
         ho.tokens.write_text(original)
+
+
+def test_concurrent_duplicate_posts_store_each_event_once_in_order(ho: Receiver) -> None:
+    """Eight connections post the same 600 events at once, in overlapping batches of
+    different sizes: head office stores each event once, in order, its chain intact."""
+    events = chain(600, station="BUSY-003")
+    barrier = threading.Barrier(8)
+    answers: list[tuple[int, dict]] = []
+
+    def poster(n: int) -> None:
+        barrier.wait()
+        size, start = 40 + 13 * n, 0
+        while start < len(events):
+            status, doc = post(ho, events[start:start + size], "BUSY-003", "busy-token")
+            answers.append((status, doc))
+            if status != 200:
+                return
+            start += size // 2 + 1  # the next batch resends half of this one
+
+    threads = [threading.Thread(target=poster, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert all(status == 200 for status, _ in answers), answers
+    held = ho.events("BUSY-003")
+    assert [(e["seq"], e["hash"]) for e in held] == [(e["seq"], e["hash"]) for e in events]
+    assert all(h["prev_hash"] == e["prev_hash"] for h, e in zip(held, events, strict=True))
+    assert ho.station("BUSY-003")["duplicates"] > 0

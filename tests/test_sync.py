@@ -32,8 +32,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def receiver(tmp_path: Path):
-    ho = Receiver(tmp_path / "ho")
+def receiver(tmp_path: Path, headoffice_db: str | None):
+    ho = Receiver(tmp_path / "ho", db=headoffice_db)
     ho.start()
     yield ho
     ho.stop()
@@ -136,18 +136,14 @@ def test_receiver_restored_from_backup_gets_everything_again(tmp_path: Path,
         drop_by_rename(station, "a.json", batch_file(20_000, 5))
         wait_for(lambda: sync_doc(station)["backlog"] == 0 and printed_count(station) == 5,
                  what="first five synced")
-        backup = tmp_path / "ho-backup.db"
-        with receiver.db() as conn:
-            conn.execute(f"VACUUM INTO '{backup}'")
+        backup = receiver.backup(tmp_path / "ho-backup.db")
         old_acked = receiver.station()["acked_through"]
         drop_by_rename(station, "b.json", batch_file(20_005, 5))
         wait_for(lambda: printed_count(station) == 10 and sync_doc(station)["backlog"] == 0,
                  what="next five synced")
         # Head office loses its disk and restores yesterday's backup.
         receiver.stop()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{receiver.db_path}{suffix}").unlink(missing_ok=True)
-        backup.rename(receiver.db_path)
+        receiver.restore(backup)
         receiver.start()
         assert receiver.station()["acked_through"] == old_acked
         # Reconcile asks head office itself: the five later invoices are missing there.
@@ -213,8 +209,9 @@ def test_sigterm_during_a_hanging_request_does_not_wait_for_it(tmp_path: Path,
     assert verify_received(receiver, station) > 0
 
 
-def test_offline_limit_holds_new_jobs_until_head_office_catches_up(tmp_path: Path) -> None:
-    ho = Receiver(tmp_path / "ho")
+def test_offline_limit_holds_new_jobs_until_head_office_catches_up(
+        tmp_path: Path, headoffice_db: str | None) -> None:
+    ho = Receiver(tmp_path / "ho", db=headoffice_db)
     ho.start()
     port = ho.port
     ho.stop()  # head office is unreachable for now
@@ -348,9 +345,10 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
-def test_https_verifies_head_office_against_the_configured_ca(tmp_path: Path) -> None:
+def test_https_verifies_head_office_against_the_configured_ca(
+        tmp_path: Path, headoffice_db: str | None) -> None:
     ca, cert, key = make_tls(tmp_path)
-    ho = Receiver(tmp_path / "ho")
+    ho = Receiver(tmp_path / "ho", db=headoffice_db)
     ho.start("--tls-cert", str(cert), "--tls-key", str(key))
     url = f"https://127.0.0.1:{ho.port}"
     try:

@@ -23,6 +23,7 @@ from flask import Flask, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from printstation.base import logs
+from printstation.base.login_throttle import Limiter
 from printstation.config import Config, ConfigError, Settings
 from printstation.config.loader import load_config_for_reading
 from printstation.config.offset_file import state_file
@@ -33,7 +34,6 @@ from printstation.spool import queries
 
 from . import auth, words
 from .drawing import Drawing
-from .login_limit import Limiter
 
 LANGS = ("zh", "en")
 # A page's own assets only: no CDN, no inline script (the CSRF token is read from a meta

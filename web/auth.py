@@ -1,195 +1,68 @@
-"""Clerks' logins for the console: the users file, password hashes, sessions, CSRF tokens and
-names that may not be logins.
+"""Clerks' logins for the console: what is the station's own about them. The machinery
+(scrypt hashes, the users file read again when it changes, sessions kept in memory, CSRF
+tokens, the session key) is shared with the head-office dashboard and lives in
+base/logins.py; the login rate limit is base/login_throttle.py.
 
-The users file (`[web] users_file`) holds `NAME:scrypt$N$r$p$SALT$HASH` lines (salt and
-hash in hex), written by `printstation web passwd NAME`. scrypt is in Python's hashlib (no
-dependency) and is memory-hard: N=2^14, r=8 takes 16 MiB and ~50 ms per guess, cheap for
-one login, dear for a dictionary. The file is read again whenever it changes, so a new
-password or a removed clerk counts at once; a session remembers a fingerprint of the hash
-it logged in with, so changing a clerk's password ends their sessions too.
-
-A session is a random id in a signed cookie, and what it means is kept by the console
-(`Sessions`): logging out ends it on the server, and a console restart logs everyone out.
-Every form carries the session's CSRF token (an HMAC of the id), and every POST without it
-is refused before anything else is looked at (app.py). The login rate limit is in
-login_limit.py.
+What stays here is tied to the daemon: which names a clerk may log in with (the daemon
+journals a clerk's actions under that name), and the group `printstation`, which the
+console's user is a member of and which is given the users file (`[web] users_file`,
+written by `printstation web passwd NAME`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import grp
-import hashlib
-import hmac
-import os
 import pwd
 import re
-import secrets
-import threading
+
+# `time` is kept as a name of this module: the tests move the sessions' clock through
+# `auth.time` (base/logins.py reads the same module).
 import time
 from pathlib import Path
 
-from flask import current_app, request, session
-
-from printstation.base.durable import atomic_write, fsync_dir
-from printstation.base.errors import ConfigInvalid
+from printstation.base import logins
+from printstation.base.logins import (
+    LIFETIME_S,
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    Sessions,
+    UserFile,
+    check_password,
+    csrf_ok,
+    csrf_token,
+    current_user,
+    fingerprint,
+    hash_password,
+    log_in,
+    log_out,
+    secret_key,
+)
 
 # The daemon's own rule for a clerk's name (daemon/control_server.py): a journaled name
 # is one word, without anything a log or a CSV would take for a separator.
 NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-SALT_BYTES, HASH_BYTES = 16, 32
-# 128 * r * N bytes is what scrypt needs; OpenSSL's default ceiling (32 MiB) leaves no room
-# for a file written with r=16, so the limit is given.
-MAXMEM = 128 << 20
-MIN_PASSWORD, MAX_PASSWORD = 8, 1024
-LIFETIME_S = 8 * 3600
 GROUP = "printstation"
-
-
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    salt = os.urandom(SALT_BYTES) if salt is None else salt
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
-                            p=SCRYPT_P, dklen=HASH_BYTES, maxmem=MAXMEM)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
-
-
-def check_password(password: str, stored: str) -> bool:
-    """Whether `password` matches a stored hash; a malformed or absurdly costly entry (a
-    hand-edited file) matches nothing rather than tying up the console."""
-    parts = stored.split("$")
-    if len(parts) != 6 or parts[0] != "scrypt":
-        return False
-    try:
-        n, r, p = (int(v) for v in parts[1:4])
-        salt, expected = bytes.fromhex(parts[4]), bytes.fromhex(parts[5])
-    except ValueError:
-        return False
-    if not (2**10 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16
-            and 16 <= len(expected) <= 64 and 128 * r * n <= MAXMEM // 2):
-        return False
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
-                            dklen=len(expected), maxmem=MAXMEM)
-    return hmac.compare_digest(digest, expected)
-
-
-_DUMMY: list[str] = []
+HEAD = ("# Logins of the printstation web console: NAME:scrypt$N$r$p$SALT$HASH.\n"
+        "# Written by `printstation web passwd NAME`; do not edit by hand.\n")
 
 
 def check_login(users: dict[str, str], name: str, password: str) -> bool:
-    """Name and password together; an unknown name costs the same hash, so the time taken
-    does not say which names exist. A name that may not be a login (`reserved`) matches
-    nothing."""
-    if not _DUMMY:
-        _DUMMY.append(hash_password(secrets.token_hex(8)))
-    stored = users.get(name)
-    if stored is not None and reserved(name):
-        # Written by hand, or before `web passwd` refused such names: no login at all.
-        stored = None
-    matched = check_password(password, stored or _DUMMY[0])
-    return stored is not None and matched
-
-
-def fingerprint(stored: str) -> str:
-    return hashlib.sha256(stored.encode()).hexdigest()[:16]
+    """Name and password together, the time taken the same for a name that is not there;
+    a name that may not be a login (`reserved`) matches nothing."""
+    return logins.check_login(users, name, password, refused=reserved)
 
 
 def parse_users(text: str) -> dict[str, str]:
-    users: dict[str, str] = {}
-    for line in text.splitlines():
-        name, colon, stored = line.strip().partition(":")
-        if colon and NAME.fullmatch(name) and stored.startswith("scrypt$"):
-            users[name] = stored
-    return users
+    return logins.parse_users(text, NAME)
 
 
 def users_text(users: dict[str, str]) -> str:
-    head = ("# Logins of the printstation web console: NAME:scrypt$N$r$p$SALT$HASH.\n"
-            "# Written by `printstation web passwd NAME`; do not edit by hand.\n")
-    return head + "".join(f"{name}:{stored}\n" for name, stored in sorted(users.items()))
+    return logins.users_text(users, HEAD)
 
 
 def write_users(path: Path, users: dict[str, str]) -> None:
     """Atomically, mode 0640, group printstation (the console's user is a member) when
     that group exists and this user may give the file to it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, users_text(users).encode("utf-8"), mode=0o640)
-    try:
-        gid = grp.getgrnam(GROUP).gr_gid
-    except KeyError:
-        return
-    with contextlib.suppress(PermissionError):
-        os.chown(path, -1, gid)
-
-
-def secret_key(path: Path) -> bytes:
-    """The key that signs session cookies, readable by the console alone: made on first
-    use (written aside, then linked into place, so a crash never leaves half a key)."""
-    try:
-        return _read_secret(path)
-    except FileNotFoundError:
-        pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_hex(32).encode() + b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):  # another console made one meanwhile
-                os.link(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(path.parent)
-    except OSError as exc:
-        raise ConfigInvalid(f"[web] secret_file {path}: cannot make the session key "
-                            f"({exc.strerror}): the console's user must be able to write "
-                            "there (its unit's StateDirectory)") from None
-    return _read_secret(path)
-
-
-def _read_secret(path: Path) -> bytes:
-    st = os.stat(path)
-    if st.st_mode & 0o077:
-        raise ConfigInvalid(f"{path}: the session key may be read by others (mode "
-                            f"{st.st_mode & 0o777:o}): chmod 600 it, or remove it for a new one")
-    key = path.read_bytes().strip()
-    if len(key) < 32:
-        raise ConfigInvalid(f"{path}: the session key is too short: remove the file, and a "
-                            "new one is made at the next start")
-    return key
-
-
-class UserFile:
-    """The users file, read again when it changes (by inode, size and mtime)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._seen: tuple[int, int, int] | None = None
-        self._users: dict[str, str] = {}
-        self.problem: str | None = None
-        self._lock = threading.Lock()
-
-    def users(self) -> dict[str, str]:
-        with self._lock:
-            try:
-                st = os.stat(self.path)
-            except OSError as exc:
-                self._seen, self._users = None, {}
-                self.problem = f"{self.path}: {exc.strerror}"
-                return {}
-            seen = (st.st_ino, st.st_size, st.st_mtime_ns)
-            if seen != self._seen:
-                try:
-                    self._users = parse_users(self.path.read_text("utf-8"))
-                    self.problem = None
-                except (OSError, UnicodeDecodeError) as exc:
-                    self._users = {}
-                    self.problem = f"{self.path}: {getattr(exc, 'strerror', None) or exc}"
-                self._seen = seen
-            return dict(self._users)
+    logins.write_users(path, users, HEAD, GROUP)
 
 
 def reserved(name: str) -> str | None:
@@ -206,115 +79,9 @@ def reserved(name: str) -> str | None:
     return f"{name} is an account of this system"
 
 
-# -- sessions and CSRF tokens ---------------------------------------------------------
-#
-# The cookie (signed by Flask, readable by whoever holds it) carries one random session
-# id and nothing else. What the id means is kept here on the server: the clerk, when they
-# logged in, and the fingerprint of the password they used. Logging out, a password
-# change or the clerk's removal ends a session on the server, so a copied cookie stops
-# working at once. The CSRF token is an HMAC of the id with the console's secret: it
-# cannot be read from the cookie, and needs no storage of its own (a visitor who is not
-# logged in has an id, and a token, too: the login form carries one).
-
-class Sessions:
-    """The live sessions of logged-in clerks, by id. Kept in memory only: restarting the
-    console logs every clerk out (they log in again), the price of sessions that can be
-    ended on the server without the console writing anything to disk."""
-
-    MAX = 10_000
-
-    def __init__(self) -> None:
-        # id -> (clerk, logged in at (epoch seconds), password fingerprint)
-        self._live: dict[str, tuple[str, float, str]] = {}
-        self._lock = threading.Lock()
-
-    def start(self, name: str, stored: str, users: dict[str, str]) -> str:
-        sid = secrets.token_urlsafe(32)
-        now = time.time()
-        with self._lock:
-            # Ended and stale sessions go first; logins come only with a password, but
-            # memory must stay bounded all the same.
-            for old, (user, since, key) in list(self._live.items()):
-                if not self._valid(user, since, key, users, now):
-                    del self._live[old]
-            while len(self._live) >= self.MAX:
-                del self._live[min(self._live, key=lambda k: self._live[k][1])]
-            self._live[sid] = (name, now, fingerprint(stored))
-        return sid
-
-    def end(self, sid: object) -> None:
-        with self._lock:
-            if isinstance(sid, str):
-                self._live.pop(sid, None)
-
-    def user(self, sid: object, users: dict[str, str]) -> str | None:
-        """The clerk of live session `sid`; a session whose clerk is gone, has another
-        password now, or logged in 8 hours ago or more ends here."""
-        if not isinstance(sid, str):
-            return None
-        with self._lock:
-            found = self._live.get(sid)
-            if found is None:
-                return None
-            if not self._valid(*found, users, time.time()):
-                del self._live[sid]
-                return None
-            return found[0]
-
-    def __len__(self) -> int:
-        return len(self._live)
-
-    @staticmethod
-    def _valid(user: str, since: float, key: str, users: dict[str, str], now: float) -> bool:
-        return user in users and 0 <= now - since < LIFETIME_S and \
-            hmac.compare_digest(key, fingerprint(users[user]))
-
-
-def _sessions() -> Sessions:
-    return current_app.extensions["printstation.sessions"]
-
-
-def _token_of(sid: str) -> str:
-    key = current_app.config["SECRET_KEY"]
-    key = key.encode() if isinstance(key, str) else key
-    return hmac.new(key, b"csrf\0" + sid.encode(), hashlib.sha256).hexdigest()
-
-
-def _sid() -> str | None:
-    sid = session.get("sid")
-    return sid if isinstance(sid, str) and sid else None
-
-
-def csrf_token() -> str:
-    sid = _sid()
-    if sid is None:
-        session.clear()
-        session.permanent = True
-        session["sid"] = sid = secrets.token_urlsafe(32)
-    return _token_of(sid)
-
-
-def csrf_ok() -> bool:
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf") or ""
-    sid = _sid()
-    return bool(sent and sid) and hmac.compare_digest(sent.encode(), _token_of(sid).encode())
-
-
-def log_in(name: str, stored: str, users: dict[str, str]) -> None:
-    """A new session id (never the one a visitor brought: no fixation), and so a new
-    token; the visitor's old session, if it was one, ends."""
-    _sessions().end(_sid())
-    session.clear()
-    session.permanent = True
-    session["sid"] = _sessions().start(name, stored, users)
-
-
-def log_out() -> None:
-    _sessions().end(_sid())
-    session.clear()
-
-
-def current_user(users: dict[str, str]) -> str | None:
-    """The clerk of this request's session: live on the server, logged in less than 8
-    hours ago, still in the users file with the same password."""
-    return _sessions().user(_sid(), users)
+__all__ = [
+    "GROUP", "LIFETIME_S", "MAX_PASSWORD", "MIN_PASSWORD", "NAME", "Sessions", "UserFile",
+    "check_login", "check_password", "csrf_ok", "csrf_token", "current_user", "fingerprint",
+    "hash_password", "log_in", "log_out", "parse_users", "reserved", "secret_key", "time",
+    "users_text", "write_users",
+]

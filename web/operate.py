@@ -28,12 +28,12 @@ from flask import (
 
 from printstation.base import logs
 from printstation.base.errors import StationError, Unavailable
+from printstation.base.login_throttle import client_address
 from printstation.config.schema import Invalid, is_loopback, offsets
 from printstation.daemon import control
 
 from . import auth
 from .app import console, host_name, settings, t
-from .login_limit import client_address
 from .pages import safe_next
 
 bp = Blueprint("operate", __name__)

@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import urllib.parse
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -29,6 +28,7 @@ from flask import (
 )
 
 from printstation.base.errors import StationError
+from printstation.base.logins import safe_next
 from printstation.config.schema import Invalid, offsets
 from printstation.daemon import control
 from printstation.daemon import status as report
@@ -267,30 +267,6 @@ def language(code: str) -> Response:
     if code in ("zh", "en"):
         response.set_cookie("lang", code, max_age=365 * 86400, samesite="Lax", httponly=True)
     return response
-
-
-# Printable ASCII but space: what a path may keep as it is in a Location header; anything
-# else (a space, a non-ASCII letter of a search) is percent-encoded.
-_KEPT = "".join(chr(c) for c in range(0x21, 0x7F))
-
-
-def safe_next(target: str | None, default: str = "/") -> str:
-    """A path on this console to go back to; anything else (another site) is refused.
-
-    A browser drops tabs and newlines from a URL and reads a backslash as a slash, so
-    `/<tab>/evil.example` and `/\\evil.example` are `//evil.example`: another site. So a
-    target is refused when it has any control character or a backslash, does not start
-    with exactly one `/`, or shows a scheme or a host once tabs and newlines are dropped."""
-    if not target or any(ord(c) < 0x20 or c in "\x7f\\" for c in target):
-        return default
-    stripped = target.strip().replace("\t", "").replace("\n", "").replace("\r", "")
-    for seen in (target, stripped):
-        if not seen.startswith("/") or seen.startswith("//"):
-            return default
-        parts = urllib.parse.urlsplit(seen)
-        if parts.scheme or parts.netloc:
-            return default
-    return urllib.parse.quote(target, safe=_KEPT)
 
 
 # -- helpers ------------------------------------------------------------------------

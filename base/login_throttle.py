@@ -1,22 +1,22 @@
-"""The login rate limit: guessing passwords is slowed, and no one can bar a clerk they are
-not.
+"""The login rate limit of the station's console (web/) and the head-office dashboard:
+guessing passwords is slowed, and no one can bar a user they are not.
 
 Three counts of failed logins, each with its own rule:
 
 - a user name from one address (the bar that matters): 5 failures cost nothing, then each
   failure bars that name from that address for a delay that doubles, up to 30 s;
 - a user name from anywhere (a guesser spreading over many addresses): 20 failures, then
-  a 5 s wait after each one, no more, so that a stranger cannot shut a clerk out for long;
+  a 5 s wait after each one, no more, so that a stranger cannot shut a user out for long;
 - an address across all names (one machine trying every name): 50 failures, then delays
   that double up to 30 s.
 
 Every loopback source (all of 127.0.0.0/8 and ::1) is one address: a program on this
 machine may bind any of them, and changing its source must not give it a fresh count.
 
-A clerk who has logged in from an address before is not held up there by the counts of
+A user who has logged in from an address before is not held up there by the counts of
 their name from anywhere, or of that address across names: those are strangers' failures
 (another program on loopback trying made-up names), and only their own name from their
-own address bars them. What the limiter knows lives in memory: a console restart forgets
+own address bars them. What the limiter knows lives in memory: a restart forgets
 it, which gives a guesser nothing a wait of 15 minutes would not.
 """
 
