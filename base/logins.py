@@ -25,6 +25,7 @@ import hmac
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 import urllib.parse
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from flask import current_app, request, session
 
-from printstation.base.durable import atomic_write, fsync_dir
+from printstation.base.durable import fsync_dir
 from printstation.base.errors import ConfigInvalid
 
 # A login is one word, without anything a log line or a CSV would take for a separator.
@@ -113,18 +114,57 @@ def users_text(users: dict[str, str], head: str) -> str:
 
 
 def write_users(path: Path, users: dict[str, str], head: str, group: str | None) -> None:
-    """Atomically, mode 0640, and given to `group` (the serving user is a member) when
-    that group exists and this user may give the file to it."""
+    """Atomically (a new file renamed into place). An existing file keeps its owner,
+    group and mode: IT may have given it to the serving user's group by hand (`chgrp
+    printstation-receiver`), and a new password must not undo that; only its bits for
+    others are dropped, since it holds password hashes. A new file is mode 0640, given to
+    `group` (the serving user is a member) when that group exists and this user may give
+    the file to it. Owner, group and mode are set before the rename, so the serving user
+    never sees a file it cannot read."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, users_text(users, head).encode("utf-8"), mode=0o640)
+    try:
+        st = os.stat(path)
+        uid, gid, mode = st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode) & 0o770
+    except FileNotFoundError:
+        uid, gid, mode = -1, _group_id(group), 0o640
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(users_text(users, head).encode("utf-8"))
+            fh.flush()
+            _give(fh.fileno(), uid, gid)
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def _group_id(group: str | None) -> int:
+    """The id of `group`, or -1 (no change) when there is none or it does not exist."""
     if group is None:
+        return -1
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return -1
+
+
+def _give(fd: int, uid: int, gid: int) -> None:
+    """Give the open file to `uid`/`gid` (-1: unchanged) as far as this user may: root
+    may give it to anyone; another user only to a group of theirs, and then keeps it."""
+    if uid == -1 and gid == -1:
         return
     try:
-        gid = grp.getgrnam(group).gr_gid
-    except KeyError:
+        os.fchown(fd, uid, gid)
         return
+    except PermissionError:
+        pass
     with contextlib.suppress(PermissionError):
-        os.chown(path, -1, gid)
+        os.fchown(fd, -1, gid)
 
 
 def secret_key(path: Path, setting: str = "[web] secret_file") -> bytes:

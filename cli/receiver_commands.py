@@ -60,8 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"threads (and database connections) that check and store "
                         f"batches (default {DEFAULTS.pool_size})")
     p.add_argument("--max-inflight", metavar="N", type=int,
-                   help="requests that may wait for the store (default twice the pool); "
-                        "beyond, 503 with Retry-After: 1")
+                   help="posts admitted to the store at once (default one more than the "
+                        "pool); beyond, 503 with a Retry-After")
     p.add_argument("--idle-timeout", metavar="SECONDS", type=float,
                    default=DEFAULTS.idle_timeout,
                    help=f"close a connection with no request in progress after this "
@@ -114,7 +114,15 @@ def run(args: argparse.Namespace) -> int:
     if action == "passwd":
         from .web_commands import passwd
 
-        return passwd(Path(args.users_file), args.user, args.delete)
+        # The station's `web passwd` on the dashboard's users file. An existing file keeps
+        # its owner, group and mode (IT's `chgrp printstation-receiver` stays); a new one
+        # says it is the dashboard's and is given to the receiver's group.
+        head = ("# Logins of the printstation head-office dashboard (receiver): "
+                "NAME:scrypt$N$r$p$SALT$HASH.\n# Written by `printstation receiver passwd "
+                "NAME --users FILE`; do not edit by hand.\n")
+        return passwd(Path(args.users_file), args.user, args.delete, head=head,
+                      group="printstation-receiver", command="receiver passwd",
+                      what="head-office dashboard")
     return _serve(args)
 
 
@@ -160,7 +168,10 @@ def _token(args: argparse.Namespace) -> int:
     if not path.exists():
         raise NotFound(f"{path}: no such tokens file")
     if args.token_command == "revoke":
-        removed = tokens.revoke_tokens(path, args.station, args.hash)
+        try:
+            removed = tokens.revoke_tokens(path, args.station, args.hash)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         if not removed:
             raise NotFound(f"{path}: no token of {args.station}"
                            + (f" with a hash starting {args.hash}" if args.hash else ""))

@@ -30,8 +30,8 @@ from printstation.daemon import control
 class LoginsDenied(PermissionDenied):
     """Not root: the console's logins are IT's to change, whatever groups one is in."""
 
-    template = ("{user} may not change the web console's logins ({path}): only root (IT) "
-                "can, as: sudo printstation web passwd {login}")
+    template = ("{user} may not change the {what}'s logins ({path}): only root (IT) "
+                "can, as: sudo printstation {command} {login}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,8 +50,21 @@ def run(args: argparse.Namespace) -> int:
     return serve(config, args.listen)
 
 
-def passwd(path: Path, user: str, delete: bool) -> int:
+def passwd(path: Path, user: str, delete: bool, *, head: str | None = None,
+           group: str | None = None, command: str = "web passwd",
+           what: str = "web console") -> int:
+    """Set or remove a login in the users file `path`: the station console's by default.
+    With `head`, another program's users file (the head-office dashboard's): a new file
+    gets `head` as its comment lines and is given to `group`. Either way an existing
+    file keeps its owner, group and mode (base/logins.py)."""
+    from printstation.base import logins
     from printstation.web import auth
+
+    def write(users: dict[str, str]) -> None:
+        if head is None:
+            auth.write_users(path, users)
+        else:
+            logins.write_users(path, users, head, group)
 
     if not auth.NAME.fullmatch(user):
         raise UsageError(f"{user!r}: a login is 1 to 64 letters, digits and _ . @ -")
@@ -65,14 +78,15 @@ def passwd(path: Path, user: str, delete: bool) -> int:
             if user not in users:
                 raise NotFound(f"{path}: no login {user}")
             del users[user]
-            auth.write_users(path, users)
+            write(users)
             print(f"{path}: removed the login {user}")
             return EXIT_OK
         users[user] = auth.hash_password(_new_password(user))
-        auth.write_users(path, users)
+        write(users)
     except OSError as exc:
         if is_permission_problem(exc):
-            raise LoginsDenied(user=control.caller_name(), path=path,
+            raise LoginsDenied(user=control.caller_name(), path=path, what=what,
+                               command=command,
                                login=user + (" --delete" if delete else "")) from None
         raise
     print(f"{path}: set the password of {user}")

@@ -18,76 +18,39 @@ Each API request logs one line: `receiver.events` for a stored batch (or a confl
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from printstation.base import logs
 
+from .asgi_parts import (
+    Answer,
+    ASGIApp,
+    Call,
+    Gone,
+    Receive,
+    Scope,
+    Send,
+    Stop,
+    lifespan,
+    respond,
+)
 from .protocol import BadRequest, check_events, check_report, parse_body
 from .request_limits import Admission, BufferBudget, Limits
 from .store import Unstorable
 from .tokens import Tokens
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DASHBOARD = "/dashboard"
-
-
-@dataclass
-class Answer:
-    status: int
-    doc: dict[str, Any]
-    close: bool = False          # the body was not read: the connection cannot be reused
-    retry_after: int | None = None
-    log: dict[str, Any] = field(default_factory=dict)  # for the request's log line
-    allow: str | None = None  # with 405: the method the resource takes
-
-
-class Stop(Exception):
-    """Reading the request ends with this answer."""
-
-    def __init__(self, answer: Answer):
-        super().__init__(answer.doc.get("error", ""))
-        self.answer = answer
-
-
-class Gone(Exception):
-    """The client closed the connection: nobody to answer."""
-
-
-class Call:
-    """One HTTP request: its headers, and how much of its body is held."""
-
-    def __init__(self, scope: Scope, receive: Receive):
-        self.scope = scope
-        self.receive = receive
-        self.headers: dict[str, str] = {}
-        for name, value in scope.get("headers", ()):
-            self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-        self.chunked = "transfer-encoding" in self.headers
-        # h11 has refused a Content-Length that is not digits (400) before we see it.
-        text = self.headers.get("content-length")
-        self.length = int(text) if text is not None and not self.chunked else None
-        self.has_body = self.chunked or bool(self.length)
-        self.read = not self.has_body  # the whole body received (or there is none)
-        self.reserved = 0  # bytes of the buffer budget this request holds
-
-    @property
-    def peer(self) -> str:
-        client = self.scope.get("client")
-        return str(client[0]) if client else "-"
-
-    def bearer(self) -> str | None:
-        scheme, _, token = self.headers.get("authorization", "").partition(" ")
-        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+# A dashboard request's body (a form) must arrive within this; its answer be taken by
+# the client, piece by piece, within the other.
+DASHBOARD_BODY_S = 10.0
+DASHBOARD_SEND_S = 30.0
+# How long a body turned away at its header is read (to drop it) before the answer.
+DRAIN_S = 1.0
 
 
 class ReceiverApp:
@@ -120,6 +83,11 @@ class ReceiverApp:
                                        close=True))
             return
         path = scope["path"]
+        if Call(scope, receive).ambiguous:
+            await respond(send, Answer(400, {"error": "ambiguous request: both Content-Length"
+                                             " and Transfer-Encoding, or two Authorization"
+                                             " headers"}, close=True))
+            return
         if path == DASHBOARD or path.startswith(DASHBOARD + "/"):
             await self._dashboard(scope, receive, send)
             return
@@ -175,7 +143,10 @@ class ReceiverApp:
         if not self.admission.may_upload(station):
             # Turned away before the body is held or parsed: under a burst the receiver
             # spends its time on the batches it can store now, not on ones it cannot.
-            await self._body(call, keep=False)
+            # The body is read and dropped if it comes at once, so the connection stays
+            # usable; one that does not come is not waited for (the answer then closes).
+            with contextlib.suppress(Stop):
+                await self._body(call, keep=False, within=DRAIN_S)
             return Answer(503, {"error": "busy: the store's queue is full"},
                           retry_after=self.admission.retry_after(station))
         self.admission.start_upload(station)
@@ -205,10 +176,11 @@ class ReceiverApp:
             self.budget.release(call.reserved)
             call.reserved = 0
 
-    async def _body(self, call: Call, keep: bool) -> bytes:
-        """The whole body within the deadline; raises `Stop` (408, 413, 503) or `Gone`."""
+    async def _body(self, call: Call, keep: bool, within: float | None = None) -> bytes:
+        """The whole body within the deadline (`within` seconds, or the body timeout);
+        raises `Stop` (408, 413, 503) or `Gone`."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.limits.body_timeout
+        deadline = loop.time() + (within or self.limits.body_timeout)
         chunks: list[bytes] = []
         size = 0
         more = call.has_body
@@ -299,22 +271,52 @@ class ReceiverApp:
         return found
 
     async def _dashboard(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The dashboard, with its own bounds: a small body, within the body deadline."""
+        """The dashboard, with its own bounds. Its body (a login form, a search) is read
+        here, on the event loop, within DASHBOARD_BODY_S, before a thread of the Flask
+        app sees the request: a client dribbling a form would otherwise hold one of its
+        few threads until the body deadline (four such clients stopped the dashboard).
+        Each piece of the answer must be taken by the client within DASHBOARD_SEND_S, so
+        an export nobody reads does not hold a thread either."""
         call = Call(scope, receive)
         if call.chunked or (call.length or 0) > self.limits.max_dashboard_body:
             await respond(send, Answer(413, {"error": "request body too large"}, close=True))
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.limits.body_timeout
-
-        async def receive_in_time() -> dict[str, Any]:
-            # A body that does not arrive in time ends as if the client had gone.
+        body = b""
+        if call.has_body:
             try:
-                return await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.001))
-            except TimeoutError:
-                return {"type": "http.disconnect"}
+                body = await self._body(call, keep=True, within=DASHBOARD_BODY_S)
+            except Stop as stop:
+                await respond(send, stop.answer)
+                return
+            except Gone:
+                return
+        replayed = False
+        gone = asyncio.Event()
 
-        await self.dashboard({**scope, "root_path": DASHBOARD}, receive_in_time, send)
+        async def receive_body() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send_in_time(message: dict[str, Any]) -> None:
+            try:
+                await asyncio.wait_for(send(message), DASHBOARD_SEND_S)
+            except TimeoutError:
+                gone.set()
+                raise Gone from None
+
+        try:
+            await self.dashboard({**scope, "root_path": DASHBOARD}, receive_body,
+                                 send_in_time)
+        except Gone:
+            logs.info("receiver.refused", status=408, method=scope["method"],
+                      path=scope["path"][:100], peer=call.peer,
+                      error="the client did not take the answer in time")
+        finally:
+            gone.set()
 
     def _log(self, call: Call, answer: Answer, started: float) -> None:
         ms = round((time.monotonic() - started) * 1000, 1)
@@ -326,33 +328,6 @@ class ReceiverApp:
             line("receiver.refused", status=answer.status, method=call.scope["method"],
                  path=call.scope["path"][:100], station=station, peer=call.peer,
                  error=str(answer.doc.get("error", ""))[:200], ms=ms)
-
-
-async def respond(send: Send, answer: Answer) -> None:
-    headers = [(b"content-type", b"application/json; charset=utf-8"),
-               (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
-    if answer.status == 302:
-        headers.append((b"location", answer.doc["location"].encode("latin-1")))
-    if answer.allow is not None:
-        headers.append((b"allow", answer.allow.encode()))
-    if answer.retry_after is not None:
-        headers.append((b"retry-after", str(answer.retry_after).encode()))
-    if answer.close:
-        headers.append((b"connection", b"close"))
-    body = json.dumps(answer.doc, ensure_ascii=False).encode("utf-8")
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def no_dashboard(scope: Scope, receive: Receive, send: Send) -> None:
@@ -367,4 +342,4 @@ def load_dashboard(store: Any, users_file: Path, secret_file: Path | None) -> AS
     from .dashboard.board_app import create_app
 
     # Its own few threads: a page being drawn never takes a thread from the sync API.
-    return WSGIMiddleware(create_app(store, users_file, secret_file), workers=4)
+    return WSGIMiddleware(create_app(store, users_file, secret_file), workers=8)

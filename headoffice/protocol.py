@@ -7,12 +7,12 @@ loop, because parsing and hashing a batch is CPU work.
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from printstation.spool.journal import event_hash
+from . import fast_json
 
 HASH = re.compile(r"[0-9a-f]{64}")
 # The hashed body of an event, with the type each field must have.
@@ -22,6 +22,13 @@ BODY_FIELDS: dict[str, tuple[type, ...]] = {
 # The outbox report (common to station and head office): its bounds.
 REPORT_STRING_MAX = 100
 REPORT_INVOICES_MAX = 200
+# Event fields kept in indexed columns (and a printed invoice's facts) are at most this
+# long: a station writes ids of 32 hex digits and keys of about 30 characters.
+FIELD_MAX = 200
+# A station's clock may be wrong, but not this wrong: these years keep every time
+# printable in China time and every day in order.
+YEARS = (1970, 2999)
+TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 # The offline budget's share in use is 0..1, above 1 past a limit; this bounds nonsense.
 OFFLINE_USED_MAX = 1000
 
@@ -43,16 +50,11 @@ def parse_body(raw: bytes, max_depth: int) -> Any:
     batch's time, and nothing else of it is kept or walked again.
     """
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return fast_json.loads(raw)
     except RecursionError:
         raise BadRequest(400, f"body is nested deeper than {max_depth} levels") from None
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BadRequest(400, f"body is not JSON: {str(exc)[:80]}") from None
-
-
-def _no_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON (RFC 8259), though Python's decoder takes them.
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def too_deep(node: dict | list, levels: int) -> bool:
@@ -93,14 +95,51 @@ def check_events(station: str, events: Any, max_depth: int = 32) -> list[dict[st
             raise BadRequest(400, f"event seq {event['seq']} is out of range")
         if too_deep(event["payload"], payload_levels):
             raise BadRequest(400, f"body is nested deeper than {max_depth} levels")
+        _check_bounds(event)
         if previous is not None and event["seq"] != previous + 1:
             raise BadRequest(400, "events must have consecutive seqs")
         previous = event["seq"]
         body = {name: event[name] for name in BODY_FIELDS}
-        if event_hash(event["prev_hash"], body) != event["hash"]:
+        try:
+            matches = fast_json.hash_matches(event["prev_hash"], body, event["hash"])
+        except UnicodeEncodeError:
+            raise BadRequest(400, f"event seq {event['seq']}: text that is not valid UTF-8"
+                                  " (a lone surrogate)") from None
+        if not matches:
             raise BadRequest(422, f"event seq {event['seq']}: hash does not match its content",
                              seq=event["seq"])
     return events
+
+
+def _check_bounds(event: dict[str, Any]) -> None:
+    """What is kept in columns and shown on the dashboard is bounded, and a time is one
+    a station writes (ISO-8601 UTC): one station's odd values must not break the pages,
+    the order of the search or the exports that show every station's invoices."""
+    for name in ("id", "type", "job_id", "invoice_key"):
+        value = event[name]
+        if value is not None and len(value) > FIELD_MAX:
+            raise BadRequest(400, f"event seq {event['seq']}: {name} is longer than "
+                                  f"{FIELD_MAX} characters")
+    if not is_time(event["at"]):
+        raise BadRequest(400, f"event seq {event['seq']}: at must be a UTC time as "
+                              f"2026-11-28T01:02:03.456Z (years {YEARS[0]}–{YEARS[1]})")
+    facts = event["payload"].get("invoice")
+    if isinstance(facts, dict):
+        for name, value in facts.items():
+            if isinstance(value, str) and len(value) > FIELD_MAX:
+                raise BadRequest(400, f"event seq {event['seq']}: invoice {name} is longer "
+                                      f"than {FIELD_MAX} characters")
+
+
+def is_time(text: str) -> bool:
+    """A UTC time as stations write it, within YEARS."""
+    if not TIME.fullmatch(text):
+        return False
+    try:
+        when = dt.datetime.fromisoformat(text[:19])
+    except ValueError:
+        return False
+    return YEARS[0] <= when.year <= YEARS[1]
 
 
 def check_report(report: Any) -> dict[str, Any] | None:
@@ -116,7 +155,7 @@ def check_report(report: Any) -> dict[str, Any] | None:
         raise BadRequest(400, "outbox must be an object")
     checked: dict[str, Any] = {
         "pending": _count(report, "pending"),
-        "oldest_at": _text(report, "oldest_at", optional=True),
+        "oldest_at": _time(report, "oldest_at", optional=True),
         "printed": _count(report, "printed"),
         "printed_total": _amount(report, "printed_total"),
         "offline_used": _share(report.get("offline_used")),
@@ -136,7 +175,7 @@ def check_report(report: Any) -> dict[str, Any] | None:
             "number": _text(item, "number", where="outbox.invoices"),
             "code": _text(item, "code", optional=True, where="outbox.invoices"),
             "total": _amount(item, "total", where="outbox.invoices"),
-            "printed_at": _text(item, "printed_at", where="outbox.invoices"),
+            "printed_at": _time(item, "printed_at", where="outbox.invoices"),
         })
     return checked
 
@@ -156,6 +195,14 @@ def _text(doc: dict[str, Any], name: str, optional: bool = False,
     if not isinstance(value, str) or not 0 < len(value) <= REPORT_STRING_MAX:
         raise BadRequest(400, f"{where}.{name} must be a text of 1 to "
                               f"{REPORT_STRING_MAX} characters")
+    return value
+
+
+def _time(doc: dict[str, Any], name: str, optional: bool = False,
+          where: str = "outbox") -> str | None:
+    value = _text(doc, name, optional, where)
+    if value is not None and not is_time(value):
+        raise BadRequest(400, f"{where}.{name} must be a UTC time as 2026-11-28T01:02:03Z")
     return value
 
 

@@ -33,15 +33,18 @@ class Limits:
     # The sum of bodies being read or worked on, across all requests: 16 maximal bodies.
     max_buffered: int = 256 * MIB
     # Threads that parse, check and store (and database connections in the pool). They
-    # share the event loop's interpreter lock: on 2 cores, 4 threads and 8 admitted posts
-    # gave the same 20,000 events/s as 8 and 16 with half the latency (bench/headoffice.py).
-    pool_size: int = 4
-    # Requests admitted to wait for the pool; None means twice the pool.
+    # share the event loop's interpreter lock, so more threads add waiting, not speed.
+    pool_size: int = 3
+    # Posts admitted to the store at once; None means one more than the pool (one ready
+    # to start as each finishes). An admitted post waits for the others, so latency is
+    # about this number divided by the batches stored per second (Little's law): on
+    # 2 cores, 3 threads and 4 places stored 22,000 events/s with p99 241 ms, where 8
+    # and 16 stored as many with p99 above 1 s (bench/headoffice.py).
     max_inflight: int | None = None
     # Nesting of the JSON body: an event is 3 deep, a payload a few more.
     max_depth: int = 32
     # A dashboard request body (a login form, a search): small.
-    max_dashboard_body: int = 1 * MIB
+    max_dashboard_body: int = 64 * 1024
     # hypercorn: a connection with no request in progress (before the first, between two,
     # or one whose header is still trickling in) is closed after this. It is hypercorn's
     # keep-alive timeout; its read timeout is left off, because on expiry it only stops
@@ -54,7 +57,7 @@ class Limits:
 
     @property
     def inflight(self) -> int:
-        return self.max_inflight if self.max_inflight is not None else 2 * self.pool_size
+        return self.max_inflight if self.max_inflight is not None else self.pool_size + 1
 
     def problems(self) -> list[str]:
         """What is wrong with these numbers, as `--flag: message` lines."""
@@ -122,6 +125,7 @@ class Admission:
         self.limit = limit
         self.current = 0
         self.uploading = 0
+        self.upload_limit = max(8, 4 * limit)
         self._uploads: dict[str, int] = {}
         self._clock, self._rand = clock, rand
         self._waiting: dict[str, float] = {}
@@ -129,12 +133,13 @@ class Admission:
         self._done: collections.deque[float] = collections.deque()
 
     def may_upload(self, station: str) -> bool:
-        """Whether a new batch may start to arrive: the bodies arriving at once are held to
-        the same bound as those waiting for the store, so that a burst (every station
-        posting at the same moment) is turned away at its header instead of arriving
-        whole to wait; and one station's bodies to UPLOADS_PER_STATION, so that a station
-        dribbling bodies (slow-loris) takes no one else's place."""
-        return (self.current < self.limit and self.uploading < self.limit
+        """Whether a new batch may start to arrive: not while the store's places are all
+        taken, so that a burst (every station posting at the same moment) is turned away
+        at its header instead of arriving whole to wait; the bodies arriving at once are
+        held to four times those places, and one station's to UPLOADS_PER_STATION, so
+        that stations dribbling bodies (slow-loris) need many tokens to take the others'
+        places."""
+        return (self.current < self.limit and self.uploading < self.upload_limit
                 and self._uploads.get(station, 0) < self.UPLOADS_PER_STATION)
 
     def start_upload(self, station: str) -> None:
@@ -175,9 +180,12 @@ class Admission:
         while self._done and self._done[0] < now - self.RATE_WINDOW_S:
             self._done.popleft()
         if len(self._done) < 5:
-            # No rate to go by yet (just started, or idle until this burst): soon.
-            return round(self._rand(1.0, 3.0))
-        rate = len(self._done) / max(now - self._done[0], 0.5)
+            # No rate measured yet (just started, or idle until this burst): a guess of
+            # five batches a second per admitted place, so that the first stations turned
+            # away do not all come back together a second later.
+            rate = 5.0 * self.limit
+        else:
+            rate = len(self._done) / max(now - self._done[0], 0.5)
         estimate = len(self._waiting) / rate
         return max(1, min(self.RETRY_MAX_S, round(estimate * self._rand(0.5, 1.5))))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from printstation.spool.journal import GENESIS, iso, utc_now
 
-from . import derive
+from . import derive, fast_json
 
 EVENT_COLUMNS = ("station", "seq", "id", "at", "type", "job_id", "invoice_key", "payload",
                  "prev_hash", "hash", "received_at")
@@ -123,7 +123,7 @@ def event_row(station: str, event: dict[str, Any], received_at: str) -> tuple[An
     """An `events` row, in `EVENT_COLUMNS` order."""
     return _check_text((
         station, event["seq"], event["id"], event["at"], event["type"], event["job_id"],
-        event["invoice_key"], json.dumps(event["payload"], ensure_ascii=False),
+        event["invoice_key"], fast_json.dumps(event["payload"]),
         event["prev_hash"], event["hash"], received_at))
 
 

@@ -61,6 +61,10 @@ COPY_INVOICE_BATCH = "COPY invoice_batch FROM STDIN"
 UPSERT_FROM_BATCH = UPSERT_INVOICE.format(marks="").replace(
     "VALUES ()", "SELECT * FROM invoice_batch WHERE true")
 NEW = NEW_STATION.format(m="%s")
+# The station's row made if new and locked, with what it holds, in one round trip: an
+# upsert that changes nothing still locks the row it meets, as SELECT … FOR UPDATE would.
+LOCK_STATION = (NEW.replace("DO NOTHING", "DO UPDATE SET station = excluded.station")
+                + " RETURNING acked_through, last_hash")
 # Two receivers starting on one empty database must not both create the tables.
 MIGRATION_LOCK = 0x70726E74  # "prnt"
 RETRIES = 5
@@ -189,10 +193,8 @@ class PostgresStore(Store):
         def work(conn: psycopg.Connection) -> Accepted:
             now = now_iso()
             cur = conn.cursor()
-            cur.execute(NEW, (station, GENESIS, now, now, now))
             acked, last_hash = cur.execute(
-                "SELECT acked_through, last_hash FROM stations WHERE station = %s"
-                " FOR UPDATE", (station,)).fetchone()
+                LOCK_STATION, (station, GENESIS, now, now, now)).fetchone()
             seqs = resent_seqs(acked, events)
             held: dict[int, str] = {}
             if seqs:

@@ -92,7 +92,13 @@ class Migration:
     backfill: str | None = None
 
 
-MIGRATIONS = (Migration(1, V1), Migration(2, V2, backfill="invoices"))
+# The invoice search pages by (day, station, invoice_key), a missing day last
+# (dashboard/board_queries.py): in that order from an index, not sorted per page.
+V3 = """
+CREATE INDEX invoices_search ON invoices ((COALESCE(day, '')), station, invoice_key);
+"""
+
+MIGRATIONS = (Migration(1, V1), Migration(2, V2, backfill="invoices"), Migration(3, V3))
 LATEST = MIGRATIONS[-1].version
 
 

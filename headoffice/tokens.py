@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import grp
 import hashlib
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +36,10 @@ from printstation.base.durable import fsync_dir
 PREFIX = "sha256:"
 HASHED = re.compile(r"sha256:([0-9a-f]{64})")
 # A station id: 1 to 64 characters without white space (it is a field of this file) or
-# control characters (a NUL cannot be stored in PostgreSQL). Any other character is the
-# station's own; the store keeps it as data, passed as a parameter, never as SQL text.
-STATION_ID = re.compile(r"[^\s\x00-\x1f\x7f]{1,64}")
+# control characters (a NUL cannot be stored in PostgreSQL), not starting with `#` (the
+# line would be a comment). Any other character is the station's own; the store keeps
+# it as data, passed as a parameter, never as SQL text.
+STATION_ID = re.compile(r"[^\s\x00-\x1f\x7f#][^\s\x00-\x1f\x7f]{0,63}")
 # Who may read the file besides root: the service's own group.
 SERVICE_GROUP = "printstation-receiver"
 
@@ -115,6 +118,12 @@ class Tokens:
                            error=str(exc))
                 continue
             if parsed is not None:
+                if stations.get(parsed.digest, parsed.station) != parsed.station:
+                    # One token for two stations: only the later line counts, so the
+                    # earlier station is refused; IT must see why.
+                    logs.error("receiver.token_shared", path=self.path, line=number,
+                               stations=f"{stations[parsed.digest]},{parsed.station}",
+                               note="the later line wins; give each station its own token")
                 stations[parsed.digest] = parsed.station
                 clear += parsed.clear
         if clear:
@@ -136,20 +145,38 @@ def read_lines(path: Path) -> list[str]:
     return path.read_text("utf-8").splitlines() if path.exists() else []
 
 
+@contextlib.contextmanager
+def _editing(path: Path) -> Iterator[None]:
+    """Hold the tokens file's lock while it is read, changed and replaced: two `token`
+    commands at once would otherwise each write their own copy, and one add or one
+    revoke would be lost (a revoke undone is a token that still works)."""
+    if not path.parent.is_dir():
+        raise ValueError(f"{path.parent}: no such folder")
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
+
+
 def add_token(path: Path, station: str, now: dt.datetime | None = None) -> str:
     """A new token for `station`, its hash appended to the file; returns the token."""
     if not STATION_ID.fullmatch(station):
         raise ValueError(f"{station!r}: a station id is 1 to 64 characters, without spaces "
-                         "or control characters")
+                         "or control characters, not starting with #")
     token = secrets.token_urlsafe(32)
     added = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    write_lines(path, [*read_lines(path), f"{station} {PREFIX}{digest(token)} {added}"])
+    with _editing(path):
+        write_lines(path, [*read_lines(path), f"{station} {PREFIX}{digest(token)} {added}"])
     return token
 
 
 def revoke_tokens(path: Path, station: str, prefix: str = "") -> list[TokenLine]:
     """Remove the station's tokens (only those whose hash starts with `prefix`, if given);
     returns what was removed."""
+    with _editing(path):
+        return _revoke(path, station, prefix)
+
+
+def _revoke(path: Path, station: str, prefix: str) -> list[TokenLine]:
     kept, removed = [], []
     for line in read_lines(path):
         try:

@@ -8,7 +8,10 @@ on PostgreSQL and must give the same rows.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +19,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from printstation.base import logs
 from printstation.harness import board as b
+from printstation.harness.kit import EXE
 from printstation.headoffice.dashboard import board_queries as q
 from printstation.headoffice.dashboard.board_app import create_app
 from printstation.headoffice.store import Store, open_store
+from printstation.spool.journal import event_hash
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
@@ -300,3 +306,94 @@ def test_queries_give_the_same_rows_on_postgresql(pg, store: Store, facts: dict)
         assert "invoices" in plan
     finally:
         other.close()
+
+
+# -- red team (issue 18): odd data stored before the receiver refused it ----------------
+
+def test_one_stations_huge_amounts_cannot_break_the_sums(client: FlaskClient, store: Store,
+                                                         facts: dict, monkeypatch) -> None:
+    # 9,300 invoices of 9,999,999,999,999.99 yuan, as stored before the ceiling came down
+    # (total_fen up to 10**15): their sum is past 64 bits, which SQLite's SUM refuses.
+    with sqlite3.connect(store.path) as conn:  # type: ignore[attr-defined]
+        conn.executemany(
+            "INSERT INTO invoices (station, invoice_key, total, total_fen, printed_at, day,"
+            " print_count, state) VALUES (?, ?, '9999999999999.99', 999999999999999, ?, ?,"
+            " 1, 'printed')", [(b.OK, f"BIG-{n}", NOW.isoformat(), facts["today"])
+                               for n in range(9300)])
+    pages = ("/", "/daily", "/daily.csv", f"/stations/{b.OK}", f"/stations/{b.SILENT}")
+    assert [client.get(path).status_code for path in pages] == [200] * 5
+    # Past the ceiling they count as invoices without an amount; the rest still add up.
+    assert f"{facts['today']},BJ-CY-001,9304,1,300.35,9300" in client.get("/daily.csv").text
+    # Were the ceiling not there, the overflow shows a marker instead of a 500.
+    monkeypatch.setattr(q, "MAX_FEN", 2**63 - 1)
+    answers = [client.get(path) for path in pages]
+    assert [(a.status_code, "金额过大" in a.text) for a in answers] == [(200, True)] * 4 + [
+        (200, False)]  # the silent station printed nothing today: nothing to add up
+    assert f"{facts['today']},BJ-CY-001,9304,1,金额过大，无法合计,0" in \
+        client.get("/daily.csv").text
+
+
+def test_a_time_past_year_9999_is_shown_as_stored(client: FlaskClient, store: Store) -> None:
+    odd = b.Chain("T2")
+    odd.printed("00060001", "6.00", NOW)
+    odd.voided("00060001", dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC))
+    store.accept("T2", odd.events)
+    assert client.get("/stations/T2").status_code == 200  # and the CSV is whole:
+    assert client.get("/invoices.csv?station=T2").text.endswith(
+        ",9999-12-31T23:59:59.000Z,J00060001,1100243130-00060001\r\n")
+
+
+def test_the_more_link_goes_past_invoices_without_a_day(client: FlaskClient,
+                                                         store: Store) -> None:
+    odd = b.Chain("T3")
+    for n in range(60):
+        odd.printed(f"{n:08d}", "1.00", NOW)
+    # Their time is not ISO-8601, so they have no day (the hashes made anew to match).
+    prev = odd.events[0]["prev_hash"]
+    for event in odd.events:
+        event["at"], event["prev_hash"] = "noon", prev
+        prev = event["hash"] = event_hash(prev, {k: event[k] for k in b.BODY})
+    store.accept("T3", odd.events)
+    seen: list[str] = []
+    path: str | None = "/invoices"
+    while path and len(seen) < 500:  # a pager that loops would not end by itself
+        page = client.get(path).text
+        seen += rows_of(page, "data-invoice")
+        found = re.search(r'id="page-more" href="([^"]+)"', page)
+        path = found and found.group(1).replace("&amp;", "&")
+    assert path is None and len(seen) == len(set(seen)) == 60 + 9
+
+
+def test_a_failed_login_logs_only_a_known_name(app: Flask, caplog, monkeypatch) -> None:
+    monkeypatch.setattr(logs.log, "propagate", True)  # off once logs.setup has run
+    caplog.set_level("WARNING", logger="printstation")
+    visitor = app.test_client()
+    # A password typed in the name field is not logged; a login's name is.
+    for name in ("MySecret.Pass1", b.USER):
+        visitor.post("/login", data={"user": name, "password": "wrong one",
+                                     "csrf": token(visitor)})
+    failed = {str(r.fields) for r in caplog.records if "login_failed" in r.getMessage()}
+    assert len(failed) == 2 and not any("MySecret" in f for f in failed)
+    assert any("'(invalid)'" in f for f in failed) and any(b.USER in f for f in failed)
+
+
+def test_receiver_passwd_keeps_what_it_finds_and_names_the_dashboard(tmp_path: Path) -> None:
+    users = tmp_path / "receiver-users"
+
+    def passwd(name: str) -> None:
+        subprocess.run([str(EXE), "receiver", "passwd", name, "--users", str(users)],
+                       input="a good pass 1\n", text=True, check=True, timeout=60)
+
+    passwd("wang.fang")
+    assert "head-office dashboard" in users.read_text() and "console" not in users.read_text()
+    assert users.stat().st_mode & 0o777 == 0o640
+    if os.geteuid() != 0:
+        pytest.skip("giving the file to another owner and group needs root")
+    # As IT does after the first passwd (`chgrp printstation-receiver`): kept by the next.
+    os.chown(users, 65534, 1)
+    users.chmod(0o660)
+    passwd("li.na")
+    assert (users.stat().st_uid, users.stat().st_gid, users.stat().st_mode & 0o777) == (
+        65534, 1, 0o660)
+    assert {line.split(":")[0] for line in users.read_text().splitlines()
+            if not line.startswith("#")} == {"wang.fang", "li.na"}

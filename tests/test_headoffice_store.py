@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from printstation.headoffice import derive
+from printstation.headoffice import derive, store_schema
 from printstation.headoffice.store import Store, Unstorable, open_store
 from printstation.spool.journal import GENESIS, event_hash
 
@@ -19,13 +19,13 @@ AT = "2026-11-28T17:30:00.000Z"  # 01:30 on 29 November in China
 
 
 def chain(count: int, station: str = "ST-1", first: int = 1, prev: str = GENESIS,
-          make=None) -> list[dict]:
-    """`count` linked events from seq `first`; `make(seq)` gives (type, invoice_key,
-    payload), by default a printed invoice per event."""
+          make=None, at: str = AT) -> list[dict]:
+    """`count` linked events from seq `first`, at `at`; `make(seq)` gives (type,
+    invoice_key, payload), by default a printed invoice per event."""
     events = []
     for seq in range(first, first + count):
         kind, key, payload = (make or printed_invoice)(seq)
-        body = {"seq": seq, "id": f"e{seq}", "at": AT, "station": station, "type": kind,
+        body = {"seq": seq, "id": f"e{seq}", "at": at, "station": station, "type": kind,
                 "job_id": f"J{seq}", "invoice_key": key, "payload": payload}
         digest = event_hash(prev, body)
         events.append({**body, "prev_hash": prev, "hash": digest})
@@ -71,7 +71,10 @@ def assert_chain(store: Store, station: str, count: int) -> None:
 @pytest.mark.parametrize(("total", "fen"), [
     ("0.1", 10), ("0.2", 20), ("1.00", 100), ("-12.34", -1234), ("1e2", 10000),
     ("1.005", None), ("abc", None), ("NaN", None), ("Infinity", None), ("", None),
-    (None, None), (1.5, None), ("9" * 41, None), ("1e20", None)])
+    (None, None), (1.5, None), ("9" * 41, None), ("1e20", None),
+    # The ceiling: 1,000,000,000.00 yuan is an amount, a fen more is not.
+    ("1000000000.00", 10**11), ("-1000000000", -10**11), ("1000000000.01", None),
+    ("9999999999999.99", None)])
 def test_amounts_are_exact_fen_or_nothing(total: object, fen: int | None) -> None:
     assert derive.amount_fen(total) == fen
 
@@ -92,6 +95,11 @@ def test_fold_keeps_the_order_of_prints_and_voids() -> None:
                                                                            None, 500)
     assert again.day == "2026-11-29" and again.seq == 3
     assert (changes["X-9"].prints, changes["X-9"].state) == (0, "voided")
+
+
+def test_a_time_past_year_9999_in_china_has_no_day() -> None:
+    assert derive.china_day("9999-12-31T23:59:59Z") is None
+    assert derive.china_day("9999-12-31T15:59:59Z") == "9999-12-31"
 
 
 def test_legacy_events_give_code_and_number_from_the_key() -> None:
@@ -294,7 +302,8 @@ def test_the_first_receivers_file_migrates(tmp_path: Path) -> None:
             ("044001900111", "00000003", "printed", 250)]
         row = store.read("SELECT * FROM stations")[0]
         assert row["chain_status"] == "ok" and row["last_contact"] == AT
-        assert store.read("SELECT max(version) AS v FROM schema_version")[0]["v"] == 2
+        assert store.read("SELECT max(version) AS v FROM schema_version")[0]["v"] == \
+            store_schema.LATEST == 3
         assert store.accept("ST-1", more(events, 1)).acked_through == 5
     finally:
         store.close()
@@ -328,3 +337,42 @@ def test_two_stores_on_one_sqlite_file_take_turns(tmp_path: Path) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+# -- what the dashboard reads of odd invoices (red team, issue 18) -------------------------
+
+def test_a_total_past_the_ceiling_keeps_its_text_without_fen(store: Store) -> None:
+    # 9,000 of these once overflowed SQLite's SUM on every dashboard page.
+    events = chain(2, make=lambda seq: ("job.printed", f"K-{seq}", {
+        "total": "9999999999999.99" if seq == 1 else "1000000000.00"}))
+    store.accept("ST-1", events)
+    rows = store.read("SELECT total, total_fen FROM invoices ORDER BY seq")
+    assert [(r["total"], r["total_fen"]) for r in rows] == [
+        ("9999999999999.99", None), ("1000000000.00", 10**11)]
+
+
+def test_search_pages_go_past_invoices_without_a_day(store: Store) -> None:
+    from printstation.headoffice.dashboard import board_queries as q
+
+    # Station A: 7 prints whose time is not ISO-8601 (no day), then 2 with one;
+    # station B (sorting before A) has 3 with a day. On PostgreSQL NULLs would sort first.
+    odd = chain(7, "A", at="yesterday noon")
+    store.accept("A", odd)
+    store.accept("A", chain(2, "A", first=8, prev=odd[-1]["hash"]))
+    store.accept("B", chain(3, "B"))
+    assert len(store.read("SELECT day FROM invoices WHERE day IS NULL")) == 7
+    seen: list[tuple[str, str]] = []
+    after = None
+    for _ in range(10):
+        page = q.search_page(store, q.Search(), after, limit=3)
+        seen += [(r["station"], r["invoice_key"]) for r in page]
+        if len(page) < 3:
+            break
+        after = (page[-1]["day"] or "", page[-1]["station"], page[-1]["invoice_key"])
+    assert len(seen) == len(set(seen)) == 12
+    # Rows with a day first (newest day, then station descending), those without last,
+    # the same on both backends; the CSV's order is the reverse.
+    assert [s for s, _ in seen[:5]] == ["B", "B", "B", "A", "A"]
+    assert {s for s, _ in seen[5:]} == {"A"}
+    streamed = [(r["station"], r["invoice_key"]) for r in q.search_rows(store, q.Search())]
+    assert streamed == seen[::-1]

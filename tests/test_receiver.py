@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,11 @@ def test_concurrent_duplicate_posts_store_each_event_once_in_order(ho: Receiver)
         size, start = 40 + 13 * n, 0
         while start < len(events):
             status, doc = post(ho, events[start:start + size], "BUSY-003", "busy-token")
+            if status == 503:
+                # One station's bodies are taken two at a time: come back, as a station
+                # would (sooner than asked, to keep the test short).
+                time.sleep(0.05)
+                continue
             answers.append((status, doc))
             if status != 200:
                 return

@@ -128,13 +128,24 @@ def test_slow_and_endless_bodies_end_at_the_deadline_while_others_post(ho: Recei
     dribblers = [sc.Dribbler(ho.port, TOKENS["ST-2"], chunked=n % 2 == 0) for n in range(6)]
     for d in dribblers:
         d.start()
-    poster = sc.Poster(ho.url, "ST-2", TOKENS["ST-2"])
+    # Another station posts meanwhile: the dribbling station holds two places for bodies
+    # at most (the rest of its requests are turned away at their header), so it takes
+    # none of anyone else's.
+    poster = sc.Poster(ho.url, "OTHER-9", TOKENS["OTHER-9"])
     poster.post_for(BODY_TIMEOUT + 1.0)
+    held = 0
     for d in dribblers:
         d.join(10)
         assert d.answer is not None, d.error
-        assert d.answer.status == 408 and d.answer.closed, d.answer
-        assert BODY_TIMEOUT - 0.1 < d.lasted < BODY_TIMEOUT + 1.5, d.lasted
+        assert d.answer.closed, d.answer
+        if d.answer.status == 408:
+            # One of the two bodies its station may send at once: ended at the deadline.
+            held += 1
+            assert BODY_TIMEOUT - 0.1 < d.lasted < BODY_TIMEOUT + 1.5, d.lasted
+        else:
+            # The others were turned away at their header (after a second to drop a body).
+            assert d.answer.status == 503 and d.lasted < BODY_TIMEOUT + 1.5, d.answer
+    assert held == 2
     assert poster.failures == [] and len(poster.latencies) > 10
     print(f"while dribbling: {len(poster.latencies)} posts, "
           f"slowest {max(poster.latencies) * 1000:.0f} ms")
@@ -206,8 +217,9 @@ def test_bodies_held_at_once_are_capped(tight: Receiver) -> None:
     time.sleep(0.3)
     started = time.monotonic()
     answer = raw(tight.port, post_head(200_000, TOKENS["ST-2"], "ST-2"))
-    assert answer.status == 503 and answer.headers["retry-after"] == "1", answer
-    assert time.monotonic() - started < 1
+    assert answer.status == 503 and 1 <= int(answer.headers["retry-after"]) <= 60, answer
+    # Not kept waiting for a body that does not come: a second to drop one that does.
+    assert time.monotonic() - started < 2
     sc.close_all(holding)  # their reservations end with their requests
     body, headers = batch("ST-2", chain(2, "ST-2"))
     wait_for(lambda: request(tight, "POST", "/events", TOKENS["ST-2"], body,
@@ -234,7 +246,7 @@ def test_beyond_the_store_queue_stations_are_told_to_come_back(tight: Receiver) 
     statuses = sorted(a[0] for a in answers)
     print("statuses", statuses)
     assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses
-    assert all(a[1] == "1" for a in answers if a[0] == 503)
+    assert all(1 <= int(a[1]) <= 60 for a in answers if a[0] == 503)
 
 
 @pytest.mark.parametrize("kind", ["tcp", "tls"])

@@ -155,7 +155,9 @@ def _template_names() -> dict[str, Any]:
     return {
         "t": t, "lang": language, "user": g.get("user"), "users_exist": g.get("users_exist"),
         "csrf_token": logins.csrf_token, "china_time": board_format.china_time,
-        "yuan": lambda fen: board_format.yuan(fen, grouped=True),
+        # A sum of fen is None only when it overflowed: the page says so, not "".
+        "yuan": lambda fen: t("total.overflow") if fen is None
+        else board_format.yuan(fen, grouped=True),
         "age": lambda at: board_format.age_words(board_format.age_s(at, now), t),
         "ago": lambda seconds: board_format.age_words(seconds, t),
         "state_word": lambda v: t(f"state.{v}") if v in ("printed", "voided") else (v or ""),

@@ -90,10 +90,13 @@ def daily_csv() -> Response:
     language = lang()
     head = [board_words.t(i, language) for i in board_words.DAILY_CSV]
     found = q.daily_rows(board().store, since, until, station_id)
+    overflow = t("total.overflow")
 
     def rows() -> Iterator[list[Any]]:
         for r in found:
+            # No sum (it overflowed): a word saying so, not an empty cell read as 0.
+            total = Exact(fmt.yuan(r["fen"])) if r["fen"] is not None else overflow
             yield [Exact(r["day"]), r["station"], Exact(r["printed"]), Exact(r["voided"]),
-                   Exact(fmt.yuan(r["fen"])), Exact(r["unpriced"])]
+                   total, Exact(r["unpriced"])]
 
     return attachment(f"daily-{since}-{until}.csv", csv_lines(head, rows()))

@@ -29,19 +29,29 @@ def yuan(fen: int | None, grouped: bool = False) -> str:
 
 
 def parse_utc(at: str | None) -> dt.datetime | None:
+    """A stored time as an aware datetime in UTC; None when it is not one, or is one
+    that cannot be moved to UTC (an offset past year 9999 or before year 1)."""
     if not at or not isinstance(at, str):
         return None
     try:
         moment = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def china_time(at: str | None) -> str:
-    """A stored time in China time, to the second; '' when there is none."""
+    """A stored time in China time, to the second; '' when there is none. A time that
+    is none, or has no China time (9999-12-31T23:00Z is past year 9999 in China), is
+    shown as it was stored (at most 100 characters): a page or a CSV export must not
+    fail on one odd event."""
     moment = parse_utc(at)
-    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    try:
+        if moment is not None:
+            return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+    except OverflowError:
+        pass
+    return at[:100] if isinstance(at, str) else ""
 
 
 def china_day(now: dt.datetime, days_back: int = 0) -> str:

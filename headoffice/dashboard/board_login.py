@@ -27,6 +27,11 @@ def back_to(target: str | None) -> str:
     return request.script_root + path if path else url_for("board_pages.overview")
 
 
+def logged_name(name: str, users: dict[str, str]) -> str:
+    """`name` for the log when it is a login of the users file, else `(invalid)`."""
+    return name if name in users and logins.LOGIN_NAME.fullmatch(name) else "(invalid)"
+
+
 @bp.get("/login")
 def login_form() -> str | Response:
     if g.user:
@@ -54,7 +59,10 @@ def login() -> tuple[str, int, dict[str, str]] | tuple[str, int] | Response:
         logs.info("dashboard.login", user=name, addr=request.remote_addr)
         return redirect(back_to(target), 303)
     limiter.failed(name, address)
-    logs.warning("dashboard.login_failed", user=name, addr=request.remote_addr)
+    # What was typed as the name may be a password (typed in the wrong field): the log
+    # names only a login that exists, never anything else that was typed.
+    logs.warning("dashboard.login_failed", user=logged_name(name, users),
+                 addr=request.remote_addr)
     return render_template("login.html", next=target, error=t("login.wrong"), name=name), 401
 
 

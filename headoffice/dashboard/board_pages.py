@@ -85,7 +85,8 @@ def overview() -> str:
         "stations": len(views),
         "problems": sum(1 for v in views if v["worst"] != fmt.FINE),
         "printed": sum(v["printed"] for v in views),
-        "fen": sum(v["fen"] for v in views),
+        # None (shown as a marker) when one station's amounts could not be summed.
+        "fen": None if any(v["fen"] is None for v in views) else sum(v["fen"] for v in views),
         "pending": sum(v["backlog"]["pending"] or 0 for v in views),
     }
     return render_template("overview.html", stations=views, totals=totals, today=today,
@@ -114,12 +115,14 @@ def station(station_id: str) -> tuple[str, int] | str:
 def invoices() -> str:
     search = search_args()
     after = None
-    if request.args.get("after_day"):
+    # A page after the first names its last row by `after_key`; its `after_day` is empty
+    # for an invoice without a day (a print whose time was not ISO-8601).
+    if "after_key" in request.args:
         after = (date_arg("after_day"), request.args.get("after_station", "")[:200],
                  request.args.get("after_key", "")[:200])
     rows = q.search_page(board().store, search, after)
     filters = {k: v for k, v in vars(search).items() if v}
-    more = url_for("board_pages.invoices", **filters, after_day=rows[-1]["day"],
+    more = url_for("board_pages.invoices", **filters, after_day=rows[-1]["day"] or "",
                    after_station=rows[-1]["station"], after_key=rows[-1]["invoice_key"]) \
         if len(rows) == q.PAGE else None
     return render_template("invoices.html", rows=rows, search=search, more=more,

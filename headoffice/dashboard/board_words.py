@@ -27,6 +27,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "col.day": ("日期", "Day"), "col.printed": ("打印张数", "Printed"),
     "col.voided": ("作废", "Voided"), "col.total": ("金额", "Total"),
     "col.unpriced": ("无金额", "Without amount"),
+    "total.overflow": ("金额过大，无法合计", "too large to add up"),
     "col.number": ("发票号码", "Number"), "col.code": ("发票代码", "Code"),
     "col.key": ("发票", "Invoice"), "col.kind": ("种类", "Kind"),
     "col.date": ("开票日期", "Date"), "col.buyer": ("购买方", "Buyer"),
