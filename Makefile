@@ -12,7 +12,7 @@ run: venv
 
 test: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=25
 
 # The unit tests only, in under a minute: no daemon, cupsd, receiver or soak (`e2e` tests).
 test-fast: venv

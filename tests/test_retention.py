@@ -18,9 +18,8 @@ pytestmark = pytest.mark.e2e
 DAY = 86400
 
 
-def test_old_files_go_unsynced_and_unknown_ones_stay_and_backup_knows(
-        tmp_path: Path, headoffice_db: str | None) -> None:
-    ho = Receiver(tmp_path / "ho", db=headoffice_db)
+def test_old_files_go_unsynced_and_unknown_ones_stay_and_backup_knows(tmp_path: Path) -> None:
+    ho = Receiver(tmp_path / "ho")
     ho.start()
     station = station_at(tmp_path)
     add_sync(station, ho.url)

@@ -73,7 +73,8 @@ def printed_count(station: Station) -> int:
 def test_faults_between_station_and_head_office_lose_and_duplicate_nothing(
         tmp_path: Path, receiver: Receiver) -> None:
     """2,000 invoices print while the link refuses, answers 503/429, resets after head
-    office committed, answers slower than the timeout, and blacks out for 30 s."""
+    office committed, answers slower than the timeout, and blacks out for 12 s (six
+    times the longest backoff, so the outage spans many tries)."""
     proxy = FaultProxy(receiver.port, slow_s=2.5)
     station = station_at(tmp_path)
     add_sync(station, proxy.url, batch=50, timeout_s=1, backoff_max_s=2)
@@ -97,7 +98,7 @@ def test_faults_between_station_and_head_office_lose_and_duplicate_nothing(
         proxy.down()  # connections refused for 3 s
         time.sleep(3)
         proxy.up()
-        proxy.blackout(30).join()
+        proxy.blackout(12).join()
         inject("reset", "503", "slow", "reset")
 
     try:
