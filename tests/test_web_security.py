@@ -28,7 +28,7 @@ from printstation.base.errors import EXIT_NOPERM
 from printstation.cli import web_commands
 from printstation.daemon import control
 from printstation.daemon.control_ops import Reply
-from printstation.harness.kit import EXE, ROOT, wait_for
+from printstation.harness.kit import EXE, ROOT, free_port, wait_for
 from printstation.harness.webdata import (
     XSS_FILE,
     XSS_KIND,
@@ -539,12 +539,6 @@ def test_web_passwd_by_another_user_says_only_root_may(tmp_path: Path,
 
 
 # -- the server ------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_the_server_binds_loopback_and_stops_on_sigterm(ws: WebStation) -> None:
     port = free_port()

@@ -22,7 +22,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from printstation.base import logs
+from printstation.base import logs, page_headers
 from printstation.base.login_throttle import Limiter
 from printstation.config import Config, ConfigError, Settings
 from printstation.config.loader import load_config_for_reading
@@ -34,12 +34,6 @@ from printstation.spool import queries
 
 from . import auth, words
 from .drawing import Drawing
-
-LANGS = ("zh", "en")
-# A page's own assets only: no CDN, no inline script (the CSRF token is read from a meta
-# tag), images from the console itself.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 class LiveConfig:
@@ -200,7 +194,7 @@ def create_app(config_path: Path | None, *, listen: str | None = None,
 
 
 def _check_request() -> Response | tuple[Any, int] | None:
-    g.lang = _language()
+    g.lang = page_headers.chosen_language("lang")
     if not _known_host(request.host):
         return render_template("error.html", message=t("err.host")), 400
     users = console().users.users()
@@ -212,24 +206,9 @@ def _check_request() -> Response | tuple[Any, int] | None:
     return None
 
 
-def _language() -> str:
-    chosen = request.cookies.get("lang")
-    if chosen in LANGS:
-        return chosen
-    return request.accept_languages.best_match(LANGS, default="zh") or "zh"
-
-
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    if request.endpoint != "static":
-        # The queue changes by the second, and a page may show who is logged in.
-        response.headers["Cache-Control"] = "no-store"
-    if "Content-Language" not in response.headers and response.mimetype == "text/html":
-        response.headers["Content-Language"] = "zh-CN" if lang() == "zh" else "en"
-    return response
+    # The console's script reads the CSRF token from a meta tag: no inline script needed.
+    return page_headers.secure(response, lang())
 
 
 def _close_journal(_: BaseException | None) -> None:

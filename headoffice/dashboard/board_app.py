@@ -21,16 +21,12 @@ from flask import Flask, Response, current_app, g, redirect, render_template, re
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException
 
-from printstation.base import logins, logs
+from printstation.base import logins, logs, page_headers
 from printstation.base.login_throttle import Limiter
 from printstation.headoffice.store import Store
 
 from . import board_format, board_words
 
-LANGS = ("zh", "en")
-# The dashboard's own assets only: no CDN, no script at all, images from itself.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 # Pages a visitor who is not logged in may see: the login form, its POST, the stylesheet,
 # the language switch and the (absent) icon.
 OPEN = {"board_login.login_form", "board_login.login", "board_login.language", "static",
@@ -105,7 +101,7 @@ def create_app(store: Store, users_file: Path, secret_file: Path | None, *,
 
 
 def _check_request() -> Response | tuple[Any, int] | None:
-    g.lang = _language()
+    g.lang = page_headers.chosen_language("board_lang")
     users = board().users.users()
     g.users_exist = bool(users)
     g.user = logins.current_user(users)
@@ -118,25 +114,9 @@ def _check_request() -> Response | tuple[Any, int] | None:
     return None
 
 
-def _language() -> str:
-    chosen = request.cookies.get("board_lang")
-    if chosen in LANGS:
-        return chosen
-    return request.accept_languages.best_match(LANGS, default="zh") or "zh"
-
-
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"
-    if request.endpoint != "static":
-        # Pages show invoices and who is logged in: no shared cache may keep them.
-        response.headers["Cache-Control"] = "no-store"
-    if "Content-Language" not in response.headers and response.mimetype in (
-            "text/html", "text/csv"):
-        response.headers["Content-Language"] = "zh-CN" if lang() == "zh" else "en"
-    return response
+    # CSV exports are in the page's language too (their column headings are).
+    return page_headers.secure(response, lang(), ("text/html", "text/csv"))
 
 
 def _http_error(exc: HTTPException) -> tuple[Any, int]:

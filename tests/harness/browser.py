@@ -22,14 +22,13 @@ import contextlib
 import http.client
 import os
 import re
-import socket
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .kit import EXE, ROOT, Station, wait_for, write_config
+from .kit import EXE, ROOT, Station, free_port, wait_for, write_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's chromium, headless, with nothing that reaches out on its own (updates, sync,
@@ -47,12 +46,6 @@ def artifacts() -> Path:
                   / "web")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def add_web_section(config: Path, folder: Path) -> None:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from .kit import ROOT
+from .kit import ROOT, free_port
 
 PPD = ROOT / "drivers" / "ppd"
 BACKEND = """#!/bin/sh
@@ -27,12 +26,6 @@ if [ $# -ge 6 ]; then cat "$6" > "$out.tmp"; else cat > "$out.tmp"; fi
 printf '%s' "$3" > "$out.title"
 mv "$out.tmp" "$out"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Cupsd:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -192,3 +193,10 @@ def consistent(doc: dict) -> dict:
 def line(amount: str, rate: str = "0.13", **extra: str) -> dict:
     return {"name": "*信息技术服务*软件维护", "spec": "", "unit": "次", "amount": amount,
             "rate": rate, **extra}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

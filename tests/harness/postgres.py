@@ -11,10 +11,11 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from .kit import free_port
 
 BIN = Path(os.environ.get("PRINTSTATION_PG_BIN", "/usr/lib/postgresql/15/bin"))
 OWNER = "postgres"
@@ -33,12 +34,6 @@ def missing() -> str | None:
         if shutil.which("runuser") is None:
             return "runuser is missing"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Postgres:
