@@ -175,9 +175,11 @@ class Store(ABC):
 
     backend: str
 
-    @abstractmethod
     def station(self, station: str) -> tuple[int, str]:
         """(acked_through, last_hash); (0, GENESIS) for a station never heard from."""
+        rows = self.read("SELECT acked_through, last_hash FROM stations WHERE station = ?",
+                         (station,))
+        return (rows[0]["acked_through"], rows[0]["last_hash"]) if rows else (0, GENESIS)
 
     @abstractmethod
     def accept(self, station: str, events: list[dict[str, Any]],
@@ -186,13 +188,31 @@ class Store(ABC):
         transaction with the station's row locked; `report` (the outbox report) is
         stored even when the batch conflicts."""
 
-    @abstractmethod
     def touch(self, station: str, report: dict[str, Any] | None = None) -> None:
         """The station was heard from (a GET, or a post refused before `accept`)."""
+        now = now_iso()
+        report_json = report_text(report)
+        if report_json is None:
+            change = ("UPDATE stations SET last_contact = ? WHERE station = ?", (now, station))
+        else:
+            change = ("UPDATE stations SET last_contact = ?, report = ?, report_at = ?"
+                      " WHERE station = ?", (now, report_json, now, station))
+        self._station_write(station, now, *change)
 
-    @abstractmethod
     def record_refusal(self, station: str, kind: str, seq: int | None, message: str) -> None:
         """A post refused for its chain: `kind` 'bad_hash' (422) or 'conflict'."""
+        check_refusal(kind)
+        now = now_iso()
+        self._station_write(
+            station, now, "UPDATE stations SET chain_status = ?, chain_seq = ?,"
+            " chain_error = ?, chain_error_at = ?, last_contact = ? WHERE station = ?",
+            (kind, seq, message, now, now, station))
+
+    @abstractmethod
+    def _station_write(self, station: str, now: str, sql: str, params: Sequence[Any]
+                       ) -> None:
+        """In one write transaction: the station's row made if new, then `sql` (with `?`
+        placeholders) run on it."""
 
     @abstractmethod
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:

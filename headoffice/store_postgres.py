@@ -37,7 +37,6 @@ from .store import (
     VOID_INVOICE,
     Accepted,
     Store,
-    check_refusal,
     decide,
     event_row,
     invoice_rows,
@@ -218,40 +217,15 @@ class PostgresStore(Store):
 
         return self._retrying(work)
 
-    def touch(self, station: str, report: dict[str, Any] | None = None) -> None:
-        report_json = report_text(report)
-
+    def _station_write(self, station: str, now: str, sql: str, params: Sequence[Any]
+                       ) -> None:
         def work(conn: psycopg.Connection) -> None:
-            now = now_iso()
             conn.execute(NEW, (station, GENESIS, now, now, now))
-            if report_json is None:
-                conn.execute("UPDATE stations SET last_contact = %s WHERE station = %s",
-                             (now, station))
-            else:
-                conn.execute("UPDATE stations SET last_contact = %s, report = %s,"
-                             " report_at = %s WHERE station = %s",
-                             (now, report_json, now, station))
-
-        self._retrying(work)
-
-    def record_refusal(self, station: str, kind: str, seq: int | None, message: str) -> None:
-        check_refusal(kind)
-
-        def work(conn: psycopg.Connection) -> None:
-            now = now_iso()
-            conn.execute(NEW, (station, GENESIS, now, now, now))
-            conn.execute("UPDATE stations SET chain_status = %s, chain_seq = %s,"
-                         " chain_error = %s, chain_error_at = %s, last_contact = %s"
-                         " WHERE station = %s", (kind, seq, message, now, now, station))
+            conn.execute(portable(sql), params)
 
         self._retrying(work)
 
     # -- reading -----------------------------------------------------------------------
-
-    def station(self, station: str) -> tuple[int, str]:
-        rows = self.read("SELECT acked_through, last_hash FROM stations WHERE station = ?",
-                         (station,))
-        return (rows[0]["acked_through"], rows[0]["last_hash"]) if rows else (0, GENESIS)
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self.readers.connection() as conn:

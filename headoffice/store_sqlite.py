@@ -27,7 +27,6 @@ from .store import (
     VOID_INVOICE,
     Accepted,
     Store,
-    check_refusal,
     decide,
     event_row,
     invoice_rows,
@@ -162,26 +161,11 @@ class SqliteStore(Store):
             c.execute(f"UPDATE stations SET {sets} WHERE station = :station", values)
         return d.accepted()
 
-    def touch(self, station: str, report: dict[str, Any] | None = None) -> None:
-        now = now_iso()
-        report_json = report_text(report)
+    def _station_write(self, station: str, now: str, sql: str, params: Sequence[Any]
+                       ) -> None:
         with self._write() as c:
             c.execute(NEW, (station, GENESIS, now, now, now))
-            if report_json is None:
-                c.execute("UPDATE stations SET last_contact = ? WHERE station = ?",
-                          (now, station))
-            else:
-                c.execute("UPDATE stations SET last_contact = ?, report = ?, report_at = ?"
-                          " WHERE station = ?", (now, report_json, now, station))
-
-    def record_refusal(self, station: str, kind: str, seq: int | None, message: str) -> None:
-        check_refusal(kind)
-        now = now_iso()
-        with self._write() as c:
-            c.execute(NEW, (station, GENESIS, now, now, now))
-            c.execute("UPDATE stations SET chain_status = ?, chain_seq = ?, chain_error = ?,"
-                      " chain_error_at = ?, last_contact = ? WHERE station = ?",
-                      (kind, seq, message, now, now, station))
+            c.execute(sql, params)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -200,11 +184,6 @@ class SqliteStore(Store):
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
-
-    def station(self, station: str) -> tuple[int, str]:
-        rows = self.read("SELECT acked_through, last_hash FROM stations WHERE station = ?",
-                         (station,))
-        return (rows[0]["acked_through"], rows[0]["last_hash"]) if rows else (0, GENESIS)
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self._reader().execute(sql, tuple(params)).fetchall()
