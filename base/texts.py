@@ -178,6 +178,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error.PermissionDenied": ("{user} 无权{action}（{path}）：操作命令需要属于 printstation 组",
                                "{user} may not {action} ({path}): operator commands need "
                                "membership of group printstation"),
+    "error.LoginsDenied": ("{user} 无权更改{what}的登录（{path}）：只有 root（IT）可以，如："
+                           "sudo printstation {command} {login}",
+                           "{user} may not change the {what}'s logins ({path}): only root "
+                           "(IT) can, as: sudo printstation {command} {login}"),
+    "error.TokensDenied": ("{user} 无权{action}总部的令牌文件（{path}）：只有 root（IT）可以，如："
+                           "sudo printstation receiver token {command}",
+                           "{user} may not {action} head office's tokens ({path}): only root "
+                           "(IT) can, as: sudo printstation receiver token {command}"),
     # A refusal the daemon sent back carries its exit code, not its class.
     "error.exit.2": ("用法错误：{}", "{}"), "error.exit.69": ("服务不可用：{}", "{}"),
     "error.exit.77": ("没有权限：{}", "{}"), "error.exit.78": ("配置错误：{}", "{}"),
@@ -191,6 +199,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "action.use the journal": ("使用日志库", "use the journal"),
     "action.reach the daemon": ("连接服务", "reach the daemon"),
     "action.change the queue": ("更改队列", "change the queue"),
+    "action.read": ("读取", "read"),
+    "action.change": ("更改", "change"),
     # -- unhealthy reasons (`status --check`, daemon/status.py) -------------------------
     "check.daemon": ("服务未运行", "the daemon is not running"),
     "check.printer_why": ("打印机 {name} 故障：{error}", "printer {name} is down: {error}"),

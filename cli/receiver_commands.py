@@ -18,7 +18,14 @@ import sys
 from pathlib import Path
 
 from printstation.base import logs
-from printstation.base.errors import EXIT_OK, NotFound, UsageError
+from printstation.base.errors import (
+    EXIT_OK,
+    NotFound,
+    PermissionDenied,
+    UsageError,
+    is_permission_problem,
+)
+from printstation.daemon import control
 from printstation.headoffice.request_limits import MIB, Limits
 
 DEFAULT_USERS = "/etc/printstation/receiver-users"
@@ -151,7 +158,26 @@ def _serve(args: argparse.Namespace) -> int:
                  limits)
 
 
+class TokensDenied(PermissionDenied):
+    """The tokens file is root's (group printstation-receiver may read it): not a clerk's,
+    and not the station's journal, which the generic message would name."""
+
+    template = ("{user} may not {action} head office's tokens ({path}): only root (IT) "
+                "can, as: sudo printstation receiver token {command}")
+
+
 def _token(args: argparse.Namespace) -> int:
+    try:
+        return _token_action(args)
+    except OSError as exc:
+        if not is_permission_problem(exc):
+            raise
+        raise TokensDenied(user=control.caller_name(), path=args.tokens_file,
+                           action="read" if args.token_command == "list" else "change",
+                           command=args.token_command) from None
+
+
+def _token_action(args: argparse.Namespace) -> int:
     from printstation.headoffice import tokens
 
     path = Path(args.tokens_file)
