@@ -10,9 +10,12 @@ STAMP := $(VENV)/.installed-stamp
 run: venv
 	$(VENV)/bin/printstation run
 
+# Two test processes (pytest-xdist, a module to each in turn): most tests wait on daemons,
+# cupsd and PostgreSQL rather than on the CPU. Modules that create system users take
+# turns (tests/conftest.py SYSTEM_WIDE).
 test: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q --durations=25
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --durations=25
 
 # The unit tests only, in under a minute: no daemon, cupsd, receiver or soak (`e2e` tests).
 test-fast: venv

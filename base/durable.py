@@ -60,6 +60,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_dirs(folders: Iterable[Path]) -> None:
+    """Sync each distinct folder once (the names a batch of moves or writes made)."""
+    for folder in sorted(set(folders)):
+        fsync_dir(folder)
+
+
 def fsync_file(path: Path) -> None:
     """Put a file written by someone else (SQLite's backup, say) on disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -90,15 +96,17 @@ def _write_temp(folder: Path, data: bytes, mode: int) -> Path:
     return tmp
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` with `data` so that readers see the old or the new file, never half."""
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, sync_dir: bool = True) -> None:
+    """Replace `path` with `data`: readers see the old or the new file, never half. With
+    `sync_dir=False` the bytes are on disk but the name may not be: the caller syncs."""
     tmp = _write_temp(path.parent, data, mode)
     try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 @functools.cache
@@ -223,7 +231,8 @@ def same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def move_file(src: Path, dst: Path, abort: Callable[[], bool] | None = None) -> None:
+def move_file(src: Path, dst: Path, abort: Callable[[], bool] | None = None,
+              sync: bool = True) -> None:
     """Move `src` to `dst` (which must not exist) durably; never replaces `dst`.
 
     A rename when both are on one filesystem. Across filesystems the bytes are copied to a
@@ -231,7 +240,8 @@ def move_file(src: Path, dst: Path, abort: Callable[[], bool] | None = None) -> 
     removed: a crash in between leaves two copies, never none. A `dst` that already holds
     `src` (the same inode, or the same bytes: such a crash) completes the move. Symlinks
     and other non-regular files are moved as they are, never opened.
-    """
+    `sync=False`: a rename leaves both folders for the caller to sync (`fsync_dirs`, once
+    for a batch); a copy is synced here, since it must be on disk before `src` goes."""
     try:
         rename_new(src, dst)
     except FileExistsError:
@@ -261,18 +271,19 @@ def move_file(src: Path, dst: Path, abort: Callable[[], bool] | None = None) -> 
             raise  # a FIFO or device cannot be copied without opening it
         fsync_dir(dst.parent)
         os.unlink(src)
-    fsync_dir(dst.parent)
-    fsync_dir(src.parent)
+    if sync:
+        fsync_dir(dst.parent)
+        fsync_dir(src.parent)
 
 
 def create_new(names: Iterable[Path], data: bytes, ours: Callable[[Path], bool],
-               mode: int = 0o644) -> Path:
+               mode: int = 0o644, sync_dir: bool = True) -> Path:
     """Write `data` under the first of `names` that is free, atomically and durably.
 
     A name that exists is never replaced: if `ours` recognises the file there (our own,
     written before a crash), that one is kept and returned; otherwise the next name is
-    tried. `names` must all be in one folder and should not end.
-    """
+    tried. `names` must all be in one folder and should not end. `sync_dir=False`: the
+    caller syncs the folder (once for a batch of files)."""
     tmp: Path | None = None
     try:
         for name in names:
@@ -285,7 +296,8 @@ def create_new(names: Iterable[Path], data: bytes, ours: Callable[[Path], bool],
                     return name
                 continue
             tmp = None
-            fsync_dir(name.parent)
+            if sync_dir:
+                fsync_dir(name.parent)
             return name
     finally:
         if tmp is not None:

@@ -4,6 +4,9 @@ One daemon (directory printer) is fed 20,000 invoices in batch files of 100:
 
 - resident memory (VmRSS) right after READY with an empty journal (the baseline), after
   1,000 jobs and after 20,000 jobs, and the growth from 1,000 to 20,000;
+- the same as PSS (/proc/PID/smaps_rollup: each shared page split between the processes
+  mapping it), summed over the daemon and all its children (render zygote and worker),
+  also at its peak during the backlog (sampled every 0.5 s), and at rest;
 - CPU used over 60 s with nothing to do, against `inotifywait -m` on the same folder over
   the same 60 s (the least a hot folder costs);
 - start-up to READY=1 (read from a real NOTIFY_SOCKET, as systemd would) with a journal
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from stations import directory_station
@@ -70,6 +74,33 @@ def rss_mib(pid: int) -> float:
                 0.0)
 
 
+def pss_rss(pid: int) -> tuple[float, float]:
+    """(Pss, Rss) in MiB from /proc/PID/smaps_rollup; zeros for a process that ended."""
+    try:
+        lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    except OSError:
+        return 0.0, 0.0
+    found = {line.split()[0]: int(line.split()[1]) / 1024 for line in lines
+             if line.startswith(("Pss:", "Rss:"))}
+    return found.get("Pss:", 0.0), found.get("Rss:", 0.0)
+
+
+def family(pid: int) -> list[int]:
+    """The daemon's children and theirs (the render worker is the zygote's child)."""
+    found = []
+    for child in children(pid):
+        found += [child, *family(child)]
+    return found
+
+
+def pss_all(pid: int) -> tuple[float, float, float]:
+    """PSS of the daemon, PSS summed over all its descendants, and RSS of them all."""
+    helpers = family(pid)
+    own = pss_rss(pid)
+    others = [pss_rss(p) for p in helpers]
+    return own[0], sum(p for p, _ in others), own[1] + sum(r for _, r in others)
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -84,8 +115,9 @@ def children(pid: int) -> list[int]:
 
 
 def rss_all(pid: int) -> tuple[float, float]:
-    """VmRSS of the daemon, and of its render worker (and any other child)."""
-    return rss_mib(pid), sum(rss_mib(child) for child in children(pid))
+    """VmRSS of the daemon, and of its render zygote and worker (and any other child and
+    theirs). RSS counts a page shared by several of them in each: PSS below does not."""
+    return rss_mib(pid), sum(rss_mib(child) for child in family(pid))
 
 
 def cpu_s(pid: int) -> float | None:
@@ -104,8 +136,10 @@ def printed(root: Path) -> int:
         return conn.execute("SELECT count(*) FROM jobs WHERE state = 'printed'").fetchone()[0]
 
 
-def feed(root: Path, first: int, count: int, timeout: float = 1800) -> float:
-    """Drop `count` invoices in batch files of 100; seconds until all printed."""
+def feed(root: Path, first: int, count: int, timeout: float = 1800,
+         sample: Callable[[], None] | None = None) -> float:
+    """Drop `count` invoices in batch files of 100; seconds until all printed. `sample`
+    is called every 0.5 s meanwhile."""
     staging = root / "staging"
     staging.mkdir(exist_ok=True)
     before = printed(root)
@@ -118,6 +152,8 @@ def feed(root: Path, first: int, count: int, timeout: float = 1800) -> float:
     while printed(root) < before + count:
         if time.perf_counter() - started > timeout:
             raise TimeoutError("backlog did not finish")
+        if sample is not None:
+            sample()
         time.sleep(0.5)
     return time.perf_counter() - started
 
@@ -136,15 +172,25 @@ def main() -> int:
         empty_proc, empty_ready = start(cfg, log)
         time.sleep(2)  # let the first metrics pass and rescans happen
         rss_empty = rss_all(empty_proc.pid)
-        took_1k = feed(root, 10_000_000, 1000)
+        pss_empty = pss_all(empty_proc.pid)
+        peak = [0.0, 0.0, 0.0]
+
+        def sample() -> None:
+            now = pss_all(empty_proc.pid)
+            if now[0] + now[1] > peak[0] + peak[1]:
+                peak[:] = now
+
+        took_1k = feed(root, 10_000_000, 1000, sample=sample)
         rss_1k = rss_all(empty_proc.pid)
-        took_9k = feed(root, 10_001_000, 9000)
+        pss_1k = pss_all(empty_proc.pid)
+        took_9k = feed(root, 10_001_000, 9000, sample=sample)
         backup = base / "backup-10k"
         subprocess.run([EXE, "--config", cfg, "backup", backup], check=True,
                        capture_output=True)
-        took_rest = feed(root, 10_010_000, args.jobs - 10_000)
+        took_rest = feed(root, 10_010_000, args.jobs - 10_000, sample=sample)
         time.sleep(6)  # the metrics pass after the last job
         rss_20k = rss_all(empty_proc.pid)
+        pss_20k = pss_all(empty_proc.pid)
 
         # Idle: the daemon with its 20,000 jobs, and inotifywait on the same drop folder.
         watcher = subprocess.Popen(["inotifywait", "-m", "-q", "-e", "moved_to",
@@ -163,6 +209,7 @@ def main() -> int:
         idle_theirs = (cpu_s(watcher.pid) - theirs0) / args.idle * 100
         watcher.terminate()
         rss_rest = rss_all(empty_proc.pid)
+        pss_rest = pss_all(empty_proc.pid)
         stop(empty_proc)
 
         # Start-up with 10,000 journaled jobs, against an empty journal.
@@ -195,6 +242,19 @@ def main() -> int:
     print(f"| growth 1,000 → {total:,} | {(rss_20k[0] / rss_1k[0] - 1) * 100:+.1f} % | "
           f"{(rss_20k[1] / rss_1k[1] - 1) * 100 if rss_1k[1] else 0:+.1f} % | "
           f"{(sum(rss_20k) / sum(rss_1k) - 1) * 100:+.1f} % |")
+    print(f"\nproportional set size (PSS, smaps_rollup) of the daemon and of all its children "
+          f"(render zygote and worker), summed; target: ≤ 80 MB at rest, ≤ 160 MB during a "
+          f"backlog, growth 1,000 → {total:,} ≤ 5 %")
+    print("| | daemon PSS MiB | children PSS MiB | total PSS MiB | total RSS MiB |")
+    print("|---|---|---|---|---|")
+    for label, (own, others, rss) in (("PSS baseline: after READY, empty journal", pss_empty),
+                                      ("PSS peak during the backlog (sampled)", tuple(peak)),
+                                      ("PSS after 1,000 jobs", pss_1k),
+                                      (f"PSS after {total:,} jobs", pss_20k),
+                                      (f"PSS at rest, {args.idle:.0f} s later", pss_rest)):
+        print(f"| {label} | {own:.1f} | {others:.1f} | {own + others:.1f} | {rss:.1f} |")
+    print(f"| PSS growth 1,000 → {total:,} | {(pss_20k[0] / pss_1k[0] - 1) * 100:+.1f} % | | "
+          f"{(sum(pss_20k[:2]) / sum(pss_1k[:2]) - 1) * 100:+.1f} % | |")
     print(f"\nthroughput while feeding: {1000 / took_1k:.0f}, {9000 / took_9k:.0f} and "
           f"{(args.jobs - 10_000) / took_rest:.0f} invoices/s for the three parts")
     print(f"\nidle CPU over {args.idle:.0f} s with nothing to do (target ≤ 1 %)")

@@ -124,8 +124,11 @@ def _context(args: argparse.Namespace) -> Context:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from printstation.base import heap
     from printstation.daemon.service import Service
 
+    # Before any thread starts: a thread keeps the malloc arena it first had.
+    heap.cap_arenas()
     config = load_config(find_config(args.config))
     settings = config.settings
     operator = actions.operator()  # who asks, before root takes the owner's identity

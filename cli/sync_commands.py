@@ -68,6 +68,9 @@ def now_(ctx: Context, as_json: bool, now: dt.datetime) -> int:
     finally:
         meter.close()
         runner.teardown()
+        # Head office's acknowledgements were journaled here: a daemon started meanwhile
+        # looks again (its sync worker sleeps until told).
+        control.poke(settings)
     print(f"the daemon is not running; sent {sent} batch(es) from here")
     return show(settings, as_json, now)
 

@@ -29,6 +29,7 @@ from .settings import (
     MetricsSettings,
     OfflineSettings,
     PrinterSettings,
+    RenderSettings,
     RetentionSettings,
     Settings,
     StationSettings,
@@ -304,6 +305,7 @@ class _Builder:
             retention=RetentionSettings(**v["retention"]),
             web=WebSettings(v["web"]["listen"], self.path(v["web"]["users_file"]),
                             v["web"]["user"], self.path(v["web"]["secret_file"])),
+            render=RenderSettings(**v["render"]),
         )
 
     def printers(self, tables: Any) -> tuple[PrinterSettings, ...]:

@@ -235,6 +235,9 @@ SECTIONS: dict[str, dict[str, Key]] = {
         "max_hours": Key(0, integer(0, 24 * 365)),
         "max_total": Key("0", money),
     },
+    "render": {
+        "worker": Key("auto", choice("auto", "off")),
+    },
     "metrics": {
         "path": Key("", text()),
     },

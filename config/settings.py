@@ -79,6 +79,14 @@ class OfflineSettings:
 
 
 @dataclass(frozen=True)
+class RenderSettings:
+    # "auto": a worker process renders ahead of the printers during a backlog (forked
+    # from a copy of the daemon, sharing its memory); "off": every page is rendered in
+    # the printer's own thread and no render process ever runs (a PC short of memory).
+    worker: str = "auto"
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     # Where the metrics go: None for data_dir/metrics.prom, a file ending in .prom, or a
     # folder (node_exporter's textfile directory) to write printstation.prom into.
@@ -137,6 +145,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
 
     @property
     def conf_d(self) -> Path:

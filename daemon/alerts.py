@@ -34,13 +34,17 @@ from printstation.spool.states import SyncState
 from . import offline
 from .alert_send import Sender
 from .context import Context
-from .runner import JournalRunner
+from .runner import UNTIL_WOKEN, JournalRunner
 
 if TYPE_CHECKING:
     from .stage_print import PrintRunner
     from .stage_sync import SyncRunner
 
 EVAL_S = 2.0
+# Without a change in what incidents are made of (the journal's last event, the printers'
+# and the sync worker's state), a look is skipped, up to this long: the incidents that
+# come with time alone (sync.behind) may be this late.
+REEVAL_S = 30.0
 CLOSE_AFTER_S = 10.0
 STATE_FILE = "alerts.json"
 # Incident: (kind, Chinese summary, English summary, details).
@@ -60,13 +64,19 @@ class AlertRunner(JournalRunner):
         self.failed_seq = 0
         self.dirty = False  # the state file is to be written
         self.sender: Sender | None = None
+        # False while nobody is to be told (no command, no webhook): the runner sleeps
+        # until a reload wakes it.
+        self.telling = True
+        # What the last look was made from, and when (monotonic).
+        self.looked_from: object = None
+        self.looked_at = 0.0
 
     @property
     def path(self) -> Path:
         return self.ctx.settings.station.data_dir / STATE_FILE
 
     def nap_s(self) -> float:
-        return EVAL_S
+        return EVAL_S if self.telling else UNTIL_WOKEN
 
     def setup(self) -> None:
         super().setup()
@@ -94,9 +104,17 @@ class AlertRunner(JournalRunner):
     def run_once(self) -> bool:
         settings = self.ctx.settings.alerts
         if not settings.command and not settings.webhook:
-            # Nobody to tell: failures meanwhile are not told later either.
-            self.failed_seq = self.journal.last_seq()
+            self.telling = False
             return False
+        if not self.telling:
+            # Nobody was told until now: failures meanwhile are not told later either.
+            self.telling, self.dirty = True, True
+            self.failed_seq = self.journal.last_seq()
+        source = self.sources()
+        if source == self.looked_from and not self.gone_since and not self.dirty and \
+                time.monotonic() - self.looked_at < REEVAL_S:
+            return False
+        self.looked_from, self.looked_at = source, time.monotonic()
         changed = self.failures() or self.dirty
         found, unknown = self.incidents()
         now = time.monotonic()
@@ -125,6 +143,13 @@ class AlertRunner(JournalRunner):
                                                 self.failed_seq}, ensure_ascii=False)
                          .encode("utf-8"), 0o640)
         return False
+
+    def sources(self) -> object:
+        """What incidents are made of, in brief: the journal's last event stands for jobs,
+        paper and the offline budget; the printers and the sync worker for themselves."""
+        return (self.journal.last_seq(),
+                [(r.device, r.error, r.alive, r.health_known) for r in self.printers],
+                self.sync.snapshot(), self.sync.state)
 
     def alert(self, key: str, kind: str, zh: str, en: str, detail: dict[str, Any],
               status: str, since: str, resolves: bool = True) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from printstation.config import Settings
-from printstation.drivers import layout_problems
+from printstation.drivers.layout_check import check_layout
 from printstation.drivers.place import fits
 from printstation.invoice import (
     AsIs,
@@ -100,7 +100,7 @@ def check_file(name: str, data: bytes, ctx: Context,
             stock = ctx.stocks.get(item.invoice.kind)
             if stock is not None and not entry.problems:
                 # Only a valid invoice is laid out: text decided to fit prints unclipped.
-                entry.problems += layout_problems(item.invoice, stock)
+                entry.problems += check_layout(item.invoice, stock)
         if item.asis is not None:
             if item.invoice is None:
                 entry.problems += _identity(item.asis)

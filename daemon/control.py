@@ -198,6 +198,15 @@ def change(settings: Settings, op: str, args: dict[str, Any],
         return perform(op, journal, settings, who, args)
     finally:
         journal.close()
+        poke(settings)
+
+
+def poke(settings: Settings) -> None:
+    """After a write to the journal made here: a daemon that started meanwhile looks at
+    the journal again now (its stages sleep until told; its main loop would notice the
+    write within a few seconds anyway). No daemon, or none that answers: nothing to do."""
+    with contextlib.suppress(NoDaemon, StationError, OSError, ValueError):
+        ask(settings, "wake", timeout=2.0)
 
 
 def ask_daemon(settings: Settings, op: str) -> str | None:

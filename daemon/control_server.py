@@ -15,13 +15,16 @@ that names a clerk is refused (exit 77) and logged: a clerk cannot pass for anot
 Clients are multiplexed in the runner's one thread (`selectors`): a request is carried
 out as soon as its line is complete, one at a time, on the runner's own journal
 connection; a client that sends nothing, too much or garbage is dropped after a few
-seconds without holding up anyone else.
+seconds without holding up anyone else. With no client connected the runner sleeps in
+`select` without a timeout (an idle station costs nothing here); `wake()` and `stop()`
+reach it through a pipe in the same `select`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import selectors
 import socket
@@ -45,7 +48,7 @@ from .context import Context
 from .control import MAX_REQUEST, check_clerk, socket_address, socket_path, web_uid
 from .control_ops import CHANGES, Reply, perform
 from .instance import station_gid, user_groups
-from .runner import JournalRunner
+from .runner import UNTIL_WOKEN, JournalRunner
 
 CLIENT_TIMEOUT_S = 5.0
 MAX_CLIENTS = 128
@@ -71,6 +74,19 @@ class ControlRunner(JournalRunner):
         self.selector = selectors.DefaultSelector()
         # Each connected client: what it has sent so far, when it connected, its uid.
         self.clients: dict[socket.socket, tuple[bytearray, float, int]] = {}
+        # wake() writes a byte here, which ends the select the runner sleeps in.
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.selector.register(self._wake_r, selectors.EVENT_READ)
+
+    def wake(self) -> None:
+        super().wake()
+        # A full pipe already wakes the select.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"\0")
+
+    def stop(self) -> None:
+        super().stop()
+        self.wake()
 
     def setup(self) -> None:
         super().setup()
@@ -103,15 +119,29 @@ class ControlRunner(JournalRunner):
         super().teardown()
 
     def nap_s(self) -> float:
-        return 0.0  # select() itself waits
+        """Until a connection or a wake; while clients are connected, no longer than until
+        the first of them is due to be dropped."""
+        if not self.clients:
+            return UNTIL_WOKEN
+        first = min(since for _, since, _ in self.clients.values())
+        return max(0.05, first + CLIENT_TIMEOUT_S - time.monotonic() + 0.01)
+
+    def nap(self, seconds: float) -> None:
+        """Sleep in `select` on the listener, the clients and the wake pipe; what is ready
+        is served by the next pass."""
+        self.selector.select(None if math.isinf(seconds) else seconds)
+        self._wake.clear()
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 512):
+                pass
 
     def run_once(self) -> bool:
         assert self.listener is not None
         busy = False
-        for key, _ in self.selector.select(timeout=0.5):
+        for key, _ in self.selector.select(timeout=0):
             if key.fileobj is self.listener:
                 self._accept()
-            else:
+            elif key.fileobj != self._wake_r:
                 busy |= self._receive(key.fileobj)  # type: ignore[arg-type]
         now = time.monotonic()
         for conn, (_, since, _) in list(self.clients.items()):

@@ -2,7 +2,9 @@
 
 Two readers, two questions. The systemd watchdog (fed from `Service.run` only while
 `healthy` is true) asks whether a restart is due: a stage whose thread ended, a stage
-whose loop stopped coming round, or a spool file without a journal row (start-up
+whose loop stopped coming round in the middle of a pass (a runner asleep waiting for
+work is not stuck, however long it sleeps: an idle runner sleeps until woken), or a
+spool file without a journal row (start-up
 registers such files, so a restart is their remedy). `status --check` asks whether
 anything needs a person, and also reports a spool file whose file is already archived or
 rejected in the journal (a restart cannot fix that one, so it never starves the
@@ -51,16 +53,19 @@ def runner_report(runners: Sequence[Runner], settings: Settings,
                   now: float | None = None) -> list[dict[str, Any]]:
     """Each runner for the runtime file (`status`): alive, stuck, error, seconds since its
     loop last came round."""
-    now = time.monotonic() if now is None else now
     found = []
     for r in runners:
-        age = max(0.0, now - r.beat)
+        # `sleeping` before `beat`: a runner that wakes sets its beat before it stops
+        # sleeping, so an old beat is never paired with a runner that just woke.
+        sleeping = r.sleeping
+        age = max(0.0, (time.monotonic() if now is None else now) - r.beat)
         # A stage that holds by itself (disk full, a drop folder that will not let go)
         # says so as its error, so `status --check` shows it.
         error = r.error or getattr(r, "problem", None)
         found.append({"name": r.name, "alive": r.alive, "ready": r.ready, "error": error,
-                      "beat_age_s": round(age, 1),
-                      "stuck": r.alive and age > stall_limit_s(r, settings)})
+                      "beat_age_s": round(age, 1), "sleeping": sleeping,
+                      "passes": r.passes,
+                      "stuck": r.alive and not sleeping and age > stall_limit_s(r, settings)})
     return found
 
 

@@ -140,6 +140,20 @@ def file_digest(path: Path) -> tuple[str | None, int | None]:
     return digest.hexdigest(), size
 
 
+def must_copy(path: Path, st: os.stat_result, max_bytes: int) -> bool:
+    """Whether the intake copies this file into the spool rather than linking it.
+
+    A file with other hard links is copied: a writer holding another link could still
+    change the bytes we spool. So is one another user owns (the finance software's):
+    moved as it is, it would stay theirs to rewrite, in the spool between checking and
+    printing, and in the archive afterwards. Not one over the limit, nor one we may not
+    read: they are refused unread.
+    """
+    foreign = st.st_uid != os.geteuid() and os.access(path, os.R_OK)
+    return stat.S_ISREG(st.st_mode) and (st.st_nlink > 1 or foreign) and \
+        st.st_size <= max_bytes
+
+
 def drop_writable(folder: Path, st: os.stat_result) -> bool:
     """May this process remove the file `st` from `folder` (by the permission bits)?
 

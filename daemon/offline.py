@@ -9,11 +9,13 @@ held with `offline.limit`, and goes on by itself once sync catches up.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from dataclasses import dataclass
 from decimal import Decimal
 
 from printstation.config import Settings
+from printstation.invoice import problem
 from printstation.spool import outbox
 
 WARN_AT = Decimal("0.8")
@@ -79,3 +81,15 @@ def budget(conn: sqlite3.Connection, settings: Settings, now: dt.datetime) -> Bu
     found = outbox.unacknowledged_printed(conn)
     return Budget(found.printed, outbox.age_s(found.oldest_at, now) / 3600, found.total,
                   limits.max_hours, limits.max_total)
+
+
+def refusal_errors(conn: sqlite3.Connection, settings: Settings, now: dt.datetime,
+                   total: Decimal) -> str | None:
+    """Why the offline budget stops an invoice of `total`, as its `offline.limit` problem
+    (the job's errors, JSON), or None when it may print."""
+    found = budget(conn, settings, now)
+    refusal = found.refusal(total) if found else None
+    if refusal is None:
+        return None
+    detail = problem("offline.limit", "total", detail_zh=refusal[0], detail_en=refusal[1])
+    return json.dumps([detail.to_dict()], ensure_ascii=False)

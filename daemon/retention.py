@@ -36,7 +36,9 @@ from printstation.spool import expiry, iso
 from .context import Context
 from .runner import JournalRunner
 
-# How often a pass runs, by the station's clock, and how often the clock is looked at.
+# How often a pass runs, by the station's clock, and how often the clock is looked at:
+# the station's clock may be stepped (NTP after a long power cut, a clerk), so the time
+# left is not slept through in one go. A look is one clock read, nothing else.
 PASS_EVERY = dt.timedelta(hours=1)
 CHECK_S = 5.0
 # One pass stops after this long (and goes on at once in the next), so the loop keeps

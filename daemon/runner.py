@@ -11,13 +11,24 @@ tried again with a growing pause, never left dead; an error in `run_once` is bac
 the same way. Either shows in `error` (status, `status --check`) until a pass succeeds.
 Each error is logged when it starts and when it ends, not on every retry (SPEC §12).
 `beat` is the last time the loop came round: daemon/health.py calls a runner stuck when
-it stops coming round.
+it stops coming round in the middle of a pass. A runner asleep (`sleeping`) is not stuck,
+however long it sleeps.
+
+An idle runner does not poll (issue 19: an idle station must cost next to nothing). Work
+handed on by another stage, and every operator's change (the control socket wakes every
+runner: daemon/service.py), arrives by `wake()`; a runner with work due at a time (a
+rescan, a retry, a job in a printer's queue) says when in `nap_s`, and otherwise sleeps
+until woken (`idle_s = UNTIL_WOKEN`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import math
 import threading
 import time
+from collections.abc import Callable
 
 from printstation.base import logs
 from printstation.config import Config
@@ -31,11 +42,16 @@ from .context import Context
 FIRST_ERROR_PAUSE_S = 1.0
 MAX_ERROR_PAUSE_S = 30.0
 STALL_S = 60.0
+# An idle time meaning "until woken". A number, so that a stage's `nap_s` can still take
+# min(due, idle_s).
+UNTIL_WOKEN = math.inf
+PR_SET_NAME = 15
 
 
 class Runner:
     name = "runner"
-    idle_s = 1.0  # operator changes made through the CLI are noticed within this
+    # How long an idle runner sleeps when nothing is due and nothing wakes it.
+    idle_s: float = UNTIL_WOKEN
     # How long `Service.stop` waits for this runner; None: whatever budget is left.
     stop_budget_s: float | None = None
 
@@ -44,6 +60,10 @@ class Runner:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.beat = time.monotonic()
+        # True while the loop waits for work (or out an error): not stuck, however long.
+        self.sleeping = False
+        # Times the loop came round: in the runtime file (daemon/health.py), for tests.
+        self.passes = 0
         self.error: str | None = None
         # True once setup() succeeded; until then the loop keeps trying it.
         self.ready = False
@@ -62,7 +82,14 @@ class Runner:
         derived from the old configuration. Must be quick and must not block."""
 
     def nap_s(self) -> float:
+        """How long to sleep after an idle pass unless woken (UNTIL_WOKEN: no limit)."""
         return self.idle_s
+
+    def nap(self, seconds: float) -> None:
+        """Sleep until woken, stopped, or `seconds` pass. A runner that waits on something
+        else as well (the control socket's clients) overrides it."""
+        self._wake.wait(None if math.isinf(seconds) else max(0.0, seconds))
+        self._wake.clear()
 
     def stall_limit_s(self) -> float:
         """How long the loop may go without coming round before it counts as stuck: the
@@ -102,10 +129,12 @@ class Runner:
         return self._stop.is_set()
 
     def _main(self) -> None:
+        _name_thread(self.name)
         pause = FIRST_ERROR_PAUSE_S
         try:
             while not self._stop.is_set():
                 self.beat = time.monotonic()
+                self.passes += 1
                 during = "run" if self.ready else "setup"
                 try:
                     if not self.ready:
@@ -119,7 +148,7 @@ class Runner:
                     self._failed(exc, during, pause)
                     if not self.ready:
                         self._teardown()
-                    self._stop.wait(pause)
+                    self._idle_wait(self._stop.wait, pause)
                     pause = min(pause * 2, MAX_ERROR_PAUSE_S)
                     continue
                 if self.error is not None:
@@ -127,11 +156,20 @@ class Runner:
                               after_s=f"{time.monotonic() - (self._error_since or 0):.1f}")
                 self.error, self._error_since, pause = None, None, FIRST_ERROR_PAUSE_S
                 if not busy:
-                    self._wake.wait(self.nap_s())
-                    self._wake.clear()
+                    self._idle_wait(self.nap, self.nap_s())
         finally:
             if self.ready:
                 self._teardown()
+
+    def _idle_wait(self, wait: Callable[[float], object], seconds: float) -> None:
+        self.sleeping = True
+        try:
+            wait(seconds)
+        finally:
+            # The beat first: a health check between the two lines must not see an old
+            # beat on a runner that is no longer asleep.
+            self.beat = time.monotonic()
+            self.sleeping = False
 
     def _failed(self, exc: Exception, during: str, pause: float) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -150,6 +188,13 @@ class Runner:
         except Exception as exc:
             logs.error("runner.teardown_failed", exc_info=True, runner=self.name,
                        error=repr(exc))
+
+
+def _name_thread(name: str) -> None:
+    """Give the OS thread the runner's name (top -H, /proc/PID/task/TID/comm), so a thread
+    that burns CPU can be told by name. At most 15 bytes; a failure changes nothing."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 class JournalRunner(Runner):

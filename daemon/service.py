@@ -2,11 +2,16 @@
 
 Stages hand work on by waking the next one: intake → reader → printers → finisher. The
 main loop only reads signal flags, pings systemd and keeps the status line current.
+
+Nothing polls for an operator's change: the control socket carries it out and wakes
+every runner (`_wake_all`). A change written to the journal by another process (the CLI
+of the service user when it found no daemon, which then pokes the socket; a tool) is
+noticed by the main loop from the journal's WAL file (daemon/upkeep.py). The main loop
+wakes every TICK_S, or at half the systemd watchdog interval when that is shorter.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -14,14 +19,13 @@ import time
 from collections.abc import Callable, Mapping
 
 from printstation.base import logs
-from printstation.base.durable import atomic_write, disk_full
 from printstation.base.errors import ConfigInvalid
 from printstation.base.signals import SignalFlags
 from printstation.config import Config, Settings, Stock, load_config
 from printstation.drivers import ensure_font
-from printstation.spool import Journal, State, iso, queries, utc_now
+from printstation.spool import iso, utc_now
 
-from . import continuity, health, jail
+from . import continuity, health, jail, startup
 from .alerts import AlertRunner
 from .clock import station_clock
 from .context import Context
@@ -33,14 +37,19 @@ from .prerender import RenderPool
 from .retention import RetentionRunner
 from .runner import Runner
 from .stage_finish import FinishRunner
-from .stage_intake import IntakeRunner, file_digest
+from .stage_intake import IntakeRunner
 from .stage_metrics import MetricsRunner
 from .stage_print import PrintRunner
 from .stage_read import ReadRunner
 from .stage_sync import SyncRunner
 from .sync_client import check_sync_settings
+from .upkeep import JournalWrites, RuntimeFile
 
 STOP_BUDGET_S = 8.0
+# The main loop's longest sleep: how late a journal lost on disk, head office's verdict
+# that the journal is behind, or a journal written by another process, may be noticed.
+TICK_S = 5.0
+BUSY_TICK_S = 1.0
 
 
 class Service:
@@ -60,7 +69,7 @@ class Service:
         self.notifier = Notifier(environ)
         self.flags = SignalFlags()
         self.finisher = FinishRunner(self.ctx)
-        self.render_pool = RenderPool()
+        self.render_pool = RenderPool(lambda: self.ctx.settings.render.worker)
         self.printers = [PrintRunner(self.ctx, p, self.finisher.wake, self.render_pool)
                          for p in settings.printers]
         self.reader = ReadRunner(self.ctx, self._wake_printers)
@@ -71,7 +80,8 @@ class Service:
         self.watchers = [AlertRunner(self.ctx, self.printers, self.sync),
                          RetentionRunner(self.ctx)]
         self.control = ControlRunner(self.ctx, {"reload": self._ask_reload,
-                                                "sync-now": self._ask_sync},
+                                                "sync-now": self._ask_sync,
+                                                "wake": self._ask_wake},
                                      self._wake_all, self._apply)
         # Held while the configuration in force is replaced: by a reload (main thread)
         # or by an operator's change (control thread), never both at once.
@@ -83,6 +93,8 @@ class Service:
                                       *self.printers, self.reader, self.intake, self.control]
         self.started_at = ""
         self.last_reload: dict[str, str | bool] = {}
+        self.runtime = RuntimeFile(settings.runtime_file)
+        self._status_said = ""  # what STATUS= last said
 
     def printers_up(self) -> dict[str, bool]:
         """Up: the worker runs without error and the device is not stopped."""
@@ -105,6 +117,12 @@ class Service:
         afresh by every job, so no stage needs telling."""
         with self._config_lock:
             self.ctx.config = change(self.ctx.config)
+
+    def _ask_wake(self) -> Reply:
+        """The CLI wrote the journal itself (it found no daemon, and one started since):
+        every stage looks at the journal again now."""
+        self._wake_all()
+        return Reply(out=[f"woke the daemon (pid {os.getpid()})"])
 
     def _ask_sync(self) -> Reply:
         self.flags.sync_now = True
@@ -137,8 +155,8 @@ class Service:
         try:
             self._stamped_seq = continuity.begin(journal, s.station.data_dir,
                                                  self._starting_anew).seq
-            self._recover_orphans(journal)
-            self._hold_for_missing_printers(journal)
+            startup.recover_orphans(self.ctx, journal)
+            startup.hold_for_missing_printers(self.ctx, journal)
         finally:
             journal.close()
         # A connection kept open for the daemon's life: it notices the journal moved or
@@ -157,40 +175,6 @@ class Service:
             aside = continuity.set_aside(self.ctx.settings.journal_path, "replaced")
             logs.warning("journal.set_aside", reason=str(exc), moved_to=aside)
             self._starting_anew = self.new_journal
-
-    def _hold_for_missing_printers(self, journal: Journal) -> None:
-        """Jobs routed to a printer the config no longer has would wait for ever: hold
-        them (`printer.missing`) for a clerk to cancel, or to release once it is back; a
-        job already handed to it cannot be followed any more, so an operator decides."""
-        names = [p.name for p in self.ctx.settings.printers]
-        waiting = queries.jobs_of_other_printers(journal.conn, names,
-                                                 [State.QUEUED, State.DEFERRED])
-        handed = queries.jobs_of_other_printers(journal.conn, names, [State.SUBMITTED])
-        for job, new in [(j, State.HELD) for j in waiting] + \
-                [(j, State.UNCERTAIN) for j in handed]:
-            with journal.transaction():
-                journal.transition(job["id"], new, "printer.missing",
-                                   payload={"printer": job["printer"]})
-            logs.warning(f"job.{new.value}", job=job["id"], invoice=job["invoice_key"],
-                         printer=job["printer"], reason="printer.missing")
-
-    def _recover_orphans(self, journal: Journal) -> None:
-        drop_dir = self.ctx.settings.intake.drop_dir
-        for source_id, name, spool_name in self.ctx.spool.orphans(journal.known_sources()):
-            self.ctx.spool.finish_claim(spool_name, drop_dir)
-            path = self.ctx.spool.path(spool_name)
-            sha256, size = file_digest(path) if path.is_file() and not path.is_symlink() \
-                else (None, None)
-            try:
-                journal.register_source(source_id, os.fsencode(name), spool_name, sha256,
-                                        size, recovered=True)
-            except (OSError, sqlite3.Error) as exc:
-                if not disk_full(exc):
-                    raise
-                # The disk is full: the intake adopts what is left once there is room.
-                logs.error("daemon.recovery_deferred", file=name, error=exc)
-                return
-            logs.info("job.incoming", job=source_id, file=name, recovered=True)
 
     def run(self) -> int:
         self.flags.install()
@@ -224,10 +208,15 @@ class Service:
         logs.info("daemon.ready", station=s.station.id, inbox=s.intake.drop_dir,
                   printers=",".join(p.name for p in s.printers))
         self.notifier.ready(self.status_line())
-        tick = min(1.0, self.notifier.watchdog_s / 2) if self.notifier.watchdog_s else 1.0
-        last_status = 0.0
+        # systemd wants the ping at half its WatchdogSec (30 s in the shipped unit).
+        tick = min(TICK_S, self.notifier.watchdog_s / 2) if self.notifier.watchdog_s \
+            else TICK_S
+        journal_writes = JournalWrites(s.journal_path)
         while not self.flags.stop:
-            self.flags.wait(tick)
+            # While any stage works, `status` (read from the runtime file) follows within
+            # BUSY_TICK_S, as before; an idle daemon looks every `tick`.
+            self.flags.wait(tick if all(r.sleeping for r in self.runners) else
+                            min(tick, BUSY_TICK_S))
             if self.flags.sync_now:
                 self.flags.sync_now = False
                 logs.info("sync.now")
@@ -243,10 +232,17 @@ class Service:
                 self.notifier.watchdog()
             self._check_journal()
             self._check_head_office()
-            if time.monotonic() - last_status >= 2:
-                last_status = time.monotonic()
-                self.notifier.status(self.status_line())
-                self.write_runtime()
+            # A journal written (by anyone: it may be another process) is looked at
+            # again by every stage; the daemon's own commits cost an idle pass at most.
+            journal_changed = journal_writes.changed()
+            if journal_changed:
+                self._wake_all()
+            line = self.status_line()
+            if line != self._status_said:
+                self._status_said = line
+                self.notifier.status(line)
+            self.write_runtime(only_if_changed=True)
+            if journal_changed:
                 self._keep_writing("journal.stamp", self._restamp)
         self.notifier.stopping()
         logs.info("daemon.stopping")
@@ -348,8 +344,9 @@ class Service:
             logs.error("config.reload_rejected", error=error)
         self.write_runtime()
 
-    def write_runtime(self) -> None:
-        """`data_dir/status.json`: what only the running daemon knows, for `status`."""
+    def write_runtime(self, only_if_changed: bool = False) -> None:
+        """`data_dir/status.json`: what only the running daemon knows, for `status`
+        (`only_if_changed`: see daemon/upkeep.py)."""
         doc = {"pid": os.getpid(), "started_at": self.started_at, "updated_at": iso(utc_now()),
                "config": list(self.ctx.settings.origin), "last_reload": self.last_reload,
                "runners": health.runner_report(self.runners, self.ctx.settings),
@@ -358,9 +355,7 @@ class Service:
                              "device": r.device}
                             for r, up in zip(self.printers, self.printers_up().values(),
                                              strict=True)]}
-        self._keep_writing("status.json", lambda: atomic_write(
-            self.ctx.settings.runtime_file,
-            (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode("utf-8")))
+        self._keep_writing("status.json", lambda: self.runtime.write(doc, only_if_changed))
 
     def _keep_writing(self, what: str, write: Callable[[], None]) -> None:
         """A write of the daemon's own small files that fails (the disk is full) is logged

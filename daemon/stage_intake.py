@@ -29,8 +29,9 @@ from watchdog.observers.polling import PollingObserver
 
 from printstation.base import logs
 from printstation.base.durable import disk_full, remove_stale_temps
-from printstation.spool import display_name, new_source_id, sources
-from printstation.spool.files import DropLocked
+from printstation.spool import batches, display_name, new_source_id, sources
+from printstation.spool.batches import NewSource
+from printstation.spool.files import Claim, DropLocked
 
 from .context import Context
 from .crash import crash_point
@@ -39,6 +40,7 @@ from .intake_files import (
     drop_writable,
     file_digest,
     ignored,
+    must_copy,
     signature,
     test_source_ids,
 )
@@ -46,23 +48,17 @@ from .runner import JournalRunner
 
 __all__ = ["IntakeRunner", "complete_by_content", "file_digest", "ignored"]
 
+# Files found ready in one pass are claimed together, their folder syncs and their commit
+# shared: at most this many, and none waits longer than this for the rest of its batch.
+BATCH_FILES = 64
+BATCH_S = 0.05
+
 
 @dataclass
 class _Candidate:
     signature: tuple[int, int, int]
     since: float
     complete: bool | None = None
-
-
-@dataclass
-class _Claimed:
-    """A file in the spool that the journal does not yet record."""
-
-    source_id: str
-    name: str
-    spool_name: str
-    sha256: str | None
-    size: int | None
 
 
 class _Hints(FileSystemEventHandler):
@@ -91,8 +87,11 @@ class IntakeRunner(JournalRunner):
         self._failed: dict[str, str] = {}
         # Files the drop folder would not let go of: name -> (signature, next retry).
         self._stuck: dict[str, tuple[tuple[int, int, int], float]] = {}
-        # A claimed file the journal could not record (disk full), to record first.
-        self._unrecorded: _Claimed | None = None
+        # Claimed files the journal could not record (disk full), to record first.
+        self._unrecorded: list[NewSource] = []
+        # Files ready to be claimed in one batch, and since when the first has waited.
+        self._wanted: list[tuple[str, Path, os.stat_result]] = []
+        self._wanted_since = 0.0
         self._held_until = 0.0
         self._test_ids = test_source_ids(os.environ)
         self._next_rescan = 0.0
@@ -192,6 +191,8 @@ class IntakeRunner(JournalRunner):
                 return False
             self._held_until = 0.0
             self._next_rescan = 0.0  # look at everything that waited
+        elif self._unrecorded:
+            self._record_unrecorded()  # a commit that failed for another reason
         with self._lock:
             names, self._hints = self._hints, set()
         if now >= self._next_rescan:
@@ -210,6 +211,7 @@ class IntakeRunner(JournalRunner):
             if self.stopping or self._held_until:
                 break
             self.consider(name, now)
+        self._claim_wanted()
         return False
 
     def consider(self, name: str, now: float) -> None:
@@ -232,7 +234,7 @@ class IntakeRunner(JournalRunner):
                 return
             del self._stuck[name]
         if not stat.S_ISREG(st.st_mode):
-            self.claim(name, path, st)
+            self._want(name, path, st)
             return
         cand = self._pending.get(name)
         if cand is None or cand.signature != sig:
@@ -240,90 +242,134 @@ class IntakeRunner(JournalRunner):
         if cand.complete is None:
             cand.complete = complete_by_content(path, name, self.max_bytes, sig)
         if cand.complete or now - cand.since >= self.settle_s:
-            self.claim(name, path, st)
+            self._want(name, path, st)
+
+    def _want(self, name: str, path: Path, st: os.stat_result) -> None:
+        """Queue a file that is ready to be claimed. The queue is claimed as one batch
+        when it is full or has waited BATCH_S, and at the end of every pass: a lone file
+        is claimed at once, and a backlog shares its folder syncs and its commit."""
+        self._pending.pop(name, None)
+        if not self._wanted:
+            self._wanted_since = time.monotonic()
+        self._wanted.append((name, path, st))
+        if len(self._wanted) >= BATCH_FILES or \
+                time.monotonic() - self._wanted_since >= BATCH_S:
+            self._claim_wanted()
 
     def claim(self, name: str, path: Path, st: os.stat_result) -> None:
-        self._pending.pop(name, None)
-        regular = stat.S_ISREG(st.st_mode)
-        # A file with other hard links is copied: a writer holding another link could
-        # still change the bytes we spool. So is one another user owns (the finance
-        # software's): moved as it is, it would stay theirs to rewrite, in the spool
-        # between checking and printing, and in the archive afterwards. Not one over the
-        # limit, nor one we may not read: they are refused unread.
-        foreign = st.st_uid != os.geteuid() and os.access(path, os.R_OK)
-        copy = regular and (st.st_nlink > 1 or foreign) and st.st_size <= self.max_bytes
-        try:
-            source_id = self._new_id()
-            spool_name = self.ctx.spool.claim(path, source_id, copy=copy,
-                                              abort=lambda: self.stopping,
-                                              expect=(st.st_dev, st.st_ino))
-        except (FileNotFoundError, InterruptedError):
+        """Claim one file now (a batch of one)."""
+        self._claim_batch([(name, path, st)])
+
+    def _claim_wanted(self) -> None:
+        wanted, self._wanted = self._wanted, []
+        if wanted and not self._held_until:
+            self._claim_batch(wanted)
+
+    def _claim_batch(self, wanted: list[tuple[str, Path, os.stat_result]]) -> None:
+        """Claim several files with the spool and drop folders synced once for all, then
+        record them in one commit. A crash between the two leaves them in the spool with
+        no journal row, where start-up recovery registers each (`recover_orphans`,
+        `adopt_strays`)."""
+        claims = []
+        in_spool = self.ctx.spool.ids()
+        for _, path, st in wanted:
+            source_id = self._new_id(in_spool)
+            in_spool.add(source_id)
+            claims.append(Claim(path, source_id, must_copy(path, st, self.max_bytes),
+                                (st.st_dev, st.st_ino)))
+        results = self.ctx.spool.claim_many(claims, abort=lambda: self.stopping)
+        taken: list[tuple[str, str, str]] = []
+        bug: Exception | None = None
+        for (name, _, st), claim, result in zip(wanted, claims, results, strict=True):
+            if isinstance(result, str):
+                self._failed.pop(name, None)
+                taken.append((claim.source_id, name, result))
+            elif not isinstance(result, OSError):
+                bug = result
+            else:
+                self._claim_failed(name, st, result)
+        if taken and not self._stuck:
+            self._solved("drop")
+        if taken:
+            crash_point("after_claim")
+            if len(taken) > 1:
+                crash_point("after_claim_batch")
+        for source_id, name, spool_name in taken:
+            spooled = self.ctx.spool.path(spool_name)
+            try:
+                now_st = os.lstat(spooled)
+            except FileNotFoundError:
+                continue
+            size = now_st.st_size if stat.S_ISREG(now_st.st_mode) else None
+            # A file over the limit is refused unread: no point hashing a gigabyte. A
+            # file we may not read has no digest: the reader refuses it
+            # (`file.unreadable`).
+            sha256 = file_digest(spooled)[0] if size is not None and size <= self.max_bytes \
+                else None
+            self._unrecorded.append(NewSource(source_id, os.fsencode(name), spool_name,
+                                              sha256, size))
+        if self._unrecorded and self._record_unrecorded(put_back=True):
+            self._solved("disk")
+        if bug is not None:
+            raise bug
+
+    def _claim_failed(self, name: str, st: os.stat_result, exc: OSError) -> None:
+        if isinstance(exc, (FileNotFoundError, InterruptedError)):
             return  # taken away by its writer, or we are stopping: it stays for later
-        except DropLocked as exc:
+        if isinstance(exc, DropLocked):
             retry_at = time.monotonic() + self.ctx.settings.intake.rescan_s
             self._stuck[name] = (signature(st), retry_at)
             self._problem("drop", "intake.drop_locked",
                           f"cannot remove files from the drop folder {self.drop} "
                           f"({exc.strerror}): they are not taken", file=display_name(name))
             return
-        except Exception as exc:
-            if disk_full(exc):
-                self._hold(exc)
-                return
-            if not isinstance(exc, OSError):
-                raise
-            # Log a failing file once, not on every rescan; it stays in the drop folder.
-            if self._failed.get(name) != str(exc):
-                self._failed[name] = str(exc)
-                logs.error("intake.claim_failed", file=display_name(name), error=exc)
+        if disk_full(exc):
+            self._hold(exc)
             return
-        self._failed.pop(name, None)
-        if not self._stuck:
-            self._solved("drop")
-        crash_point("after_claim")
-        spooled = self.ctx.spool.path(spool_name)
-        try:
-            now_st = os.lstat(spooled)
-        except FileNotFoundError:
-            return
-        size = now_st.st_size if stat.S_ISREG(now_st.st_mode) else None
-        # A file over the limit is refused unread: no point hashing a gigabyte. A file we
-        # may not read has no digest: the reader refuses it (`file.unreadable`).
-        sha256 = file_digest(spooled)[0] if size is not None and size <= self.max_bytes \
-            else None
-        self._unrecorded = _Claimed(source_id, name, spool_name, sha256, size)
-        if self._record_unrecorded(put_back=True):
-            self._solved("disk")
+        # Log a failing file once, not on every rescan; it stays in the drop folder.
+        if self._failed.get(name) != str(exc):
+            self._failed[name] = str(exc)
+            logs.error("intake.claim_failed", file=display_name(name), error=exc)
 
     def _record_unrecorded(self, put_back: bool = False) -> bool:
-        """Journal the claimed file; False if the data folder is full. With `put_back`,
-        a file that cannot be recorded goes back to the drop folder to wait there."""
+        """Journal the claimed files, in one commit; False if the data folder is full.
+        With `put_back`, files that cannot be recorded go back to the drop folder to wait
+        there (one that cannot go back is recorded once there is room)."""
         claimed = self._unrecorded
-        if claimed is None:
+        if not claimed:
             return True
         try:
-            job = self.journal.register_source(claimed.source_id, os.fsencode(claimed.name),
-                                               claimed.spool_name, claimed.sha256, claimed.size)
+            if len(claimed) == 1:
+                c = claimed[0]
+                ids = [self.journal.register_source(c.source_id, c.raw_name, c.spool_name,
+                                                    c.sha256, c.size)]
+            else:
+                ids = batches.register_sources(self.journal, claimed)
         except Exception as exc:
             if not disk_full(exc):
                 raise
-            if put_back and self.ctx.spool.unclaim(claimed.spool_name, self.drop, claimed.name):
-                self._unrecorded = None
+            if put_back:
+                self._unrecorded = [c for c in claimed if not self.ctx.spool.unclaim(
+                    c.spool_name, self.drop, os.fsdecode(c.raw_name))]
             self._hold(exc)
             return False
-        self._unrecorded = None
+        self._unrecorded = []
         crash_point("after_register")
-        logs.info("job.incoming", job=job, file=display_name(claimed.name), size=claimed.size)
+        for job, c in zip(ids, claimed, strict=True):
+            logs.info("job.incoming", job=job, file=display_name(os.fsdecode(c.raw_name)),
+                      size=c.size)
         self.on_claimed()
         return True
 
-    def _new_id(self) -> str:
-        """A source id no source, job or spool file has yet."""
+    def _new_id(self, in_spool: set[str] | None = None) -> str:
+        """A source id no source, job or spool file has yet (`in_spool`: the spool's ids,
+        listed once for a batch)."""
         while True:
             candidate = self._test_ids.pop(0) if self._test_ids \
                 else new_source_id(self.ctx.clock())
-            if not sources.id_taken(self.journal, candidate) and \
-                    not self.ctx.spool.has_id(candidate):
+            used = candidate in in_spool if in_spool is not None \
+                else self.ctx.spool.has_id(candidate)
+            if not sources.id_taken(self.journal, candidate) and not used:
                 return candidate
             logs.warning("intake.id_collision", job=candidate)
 

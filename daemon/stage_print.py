@@ -42,11 +42,8 @@ from .context import Context
 from .crash import crash_point
 from .pictures import job_document, render_args
 from .prerender import AHEAD, Ahead, Args, RenderPool
-from .printer_health import TroubleLog
+from .printer_health import DEVICE_CHECK_S, TroubleLog, printer_nap
 from .runner import JournalRunner
-
-# The printer's own state is asked this often (and on every pass during an outage).
-DEVICE_CHECK_S = 5.0
 
 
 class PrintRunner(JournalRunner):
@@ -55,8 +52,7 @@ class PrintRunner(JournalRunner):
         super().__init__(ctx)
         # Pages of the next queued jobs, rendered in a worker process during a backlog.
         self.ahead = Ahead(pool) if pool is not None else None
-        self.name = f"printer:{printer.name}"
-        self.printer_name = printer.name
+        self.name, self.printer_name = f"printer:{printer.name}", printer.name
         self.on_done = on_done
         self.driver: PrinterDriver | None = None
         # The device's own state (CUPS printer-state and reasons), for status.
@@ -72,8 +68,12 @@ class PrintRunner(JournalRunner):
         # Arrival number of the newest file when setup ran: jobs up to it may have a held
         # job left in the printer by an earlier run.
         self.known_before = 0
+        # Jobs in the printer's queue at the last pass: tracked while there are any.
+        self.in_flight = 0
         # Jobs whose creation this runner tried and whose id the journal does not hold.
         self.tried: set[str] = set()
+        # Submitted jobs this run released itself (so none is held in the printer).
+        self.released: set[str] = set()
         # Submitted jobs whose tracking failed, with the error (logged once each).
         self.troubles: dict[str, str] = {}
 
@@ -121,10 +121,15 @@ class PrintRunner(JournalRunner):
             self.media_checked = True
             self.driver.stocks = self.ctx.stocks
             self.driver.check_media(self.printer.stocks)
-        # Jobs already handed over come first: after a restart they are settled before
-        # anything new goes to the printer.
         submitted = self.journal.jobs_in_state(self.printer.name, State.SUBMITTED)
-        settled = sum(self.track_one(job) for job in submitted)
+        self.in_flight = len(submitted)
+        self.released &= {job["id"] for job in submitted}
+        # A printer that may hold a job of ours (after a restart or a failed release) has
+        # it released before anything new goes, so sheets come out in order; jobs this run
+        # released itself are asked about after the next job went, never delaying it.
+        later = len(submitted) < self.printer.in_flight and \
+            all(job["id"] in self.released for job in submitted)
+        settled = 0 if later else sum(self.track_one(job) for job in submitted)
         # Deferred jobs whose time has come take their place in the queue again.
         progressed = settled > 0 or failures.requeue_due(self.journal, self.printer.name) > 0
         # At most in_flight jobs in the printer's own queue; the rest wait in ours
@@ -134,12 +139,24 @@ class PrintRunner(JournalRunner):
         upcoming = self.journal.jobs_in_state(self.printer.name, State.QUEUED,
                                               limit=1 + AHEAD)
         if not upcoming:
+            if later:
+                progressed = sum(self.track_one(job) for job in submitted) > 0 or progressed
             if self.ahead is not None:
                 self.ahead.pool.stop_if_idle()
             return self.release_offline_holds() or self.release_paper_holds() or progressed
         self.render_ahead(upcoming)
         self.submit(upcoming[0])
+        if later:
+            for job in submitted:
+                self.track_one(job)
         return True
+
+    def nap_s(self) -> float:
+        waits = queries.timed_waits(self.journal.conn, self.printer_name)
+        return printer_nap(self.idle_s, in_flight=self.in_flight, timed_waits=waits,
+                           watches_device=hasattr(self.driver, "state"),
+                           troubled=self.trouble.shown is not None,
+                           worker_stop_in=self.ahead and self.ahead.pool.stop_due_in())
 
     def render_ahead(self, upcoming: list[sqlite3.Row]) -> None:
         """Hand the jobs queued behind the next one to the render worker."""
@@ -180,9 +197,12 @@ class PrintRunner(JournalRunner):
         self.trouble.seen(self.device)
 
     def archive_render(self, job: sqlite3.Row, pdf: bytes) -> None:
-        """Keep the exact page that went to the printer, beside its source in the archive."""
+        """Keep the exact page that went to the printer, beside its source in the archive:
+        its bytes on disk before `submitted`, its name once the finisher syncs the folder
+        for a batch (DURABILITY.md, "Printer"); a reprint's (no file to finish) here."""
         claimed = queries.source_claimed_at(self.journal.conn, job["source_id"])
-        atomic_write(self.ctx.spool.archive_dir(claimed) / f"{job['id']}.pdf", pdf)
+        atomic_write(self.ctx.spool.archive_dir(claimed) / f"{job['id']}.pdf", pdf,
+                     sync_dir=job["reprint_of"] is not None)
 
     def document(self, job: sqlite3.Row, doc: dict) -> tuple[bytes, str, tuple[float, float]]:
         """The PDF to print, its stock and the offset used: rendered, or as it looks (the
@@ -224,12 +244,8 @@ class PrintRunner(JournalRunner):
 
     def offline_refusal(self, doc: dict) -> str | None:
         """Why the offline budget stops this invoice, as its `offline.limit` detail."""
-        found = offline.budget(self.journal.conn, self.ctx.settings, self.ctx.clock())
-        refusal = found.refusal(Decimal(doc.get("total") or "0")) if found else None
-        if refusal is None:
-            return None
-        detail = problem("offline.limit", "total", detail_zh=refusal[0], detail_en=refusal[1])
-        return json.dumps([detail.to_dict()], ensure_ascii=False)
+        return offline.refusal_errors(self.journal.conn, self.ctx.settings, self.ctx.clock(),
+                                      Decimal(doc.get("total") or "0"))
 
     def release_offline_holds(self) -> bool:
         """The oldest job held for the offline limit goes back once the budget allows."""
@@ -327,6 +343,7 @@ class PrintRunner(JournalRunner):
         assert self.driver is not None
         try:
             self.driver.release(job["cups_job_id"])
+            self.released.add(job["id"])
             return True
         except PrinterUnavailable:
             raise

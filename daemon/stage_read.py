@@ -11,17 +11,25 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 
 from printstation.base import logs
 from printstation.invoice import Problem, problem
 from printstation.spool import Outcome, State, reading
+from printstation.spool.batches import PendingReads
 
 from .checks import Entry, check_file, read_limited, route
 from .context import Context
 from .crash import crash_point
 from .jail import Interrupted, JailBroken, jailed, too_complex
 from .runner import JournalRunner
+
+# A batch of files is decided, then committed at once: at most this many files, and no
+# file is started after this much work, so the first file of a backlog waits at most that
+# long for its commit (a lone file waits for nothing).
+BATCH_FILES = 32
+BATCH_S = 0.05
 
 
 def _errors(problems: list[Problem]) -> str:
@@ -36,30 +44,70 @@ class ReadRunner(JournalRunner):
         self.on_read = on_read
 
     def run_once(self) -> bool:
-        job = self.journal.next_incoming()
-        if job is None:
+        batch = self.read_batch()
+        if not batch:
             return False
-        outcomes = self.decide(job)
-        if outcomes is None:
-            return False  # the daemon is stopping: the file waits, its attempt uncounted
+        if len(batch) > 1:
+            crash_point("after_read_batch")
         try:
-            ids = self.journal.settle_read(job, outcomes)
+            settled = batch.settle(self.journal)
+        except (UnicodeError, ValueError, OverflowError, sqlite3.InterfaceError):
+            # One verdict the journal cannot store rolled the whole batch back: settle
+            # the files one by one, so that only that one is rejected for it.
+            settled = [self.settle_one(read.job, read.outcomes, read.reset_attempts)
+                       for read in batch.reads]
+        crash_point("after_read")
+        for read, ids in zip(batch.reads, settled, strict=True):
+            for job_id, outcome in zip(ids, read.outcomes, strict=True):
+                logs.info(f"job.{outcome.state}", job=job_id, invoice=outcome.invoice_key,
+                          file=read.job["source_name"], printer=outcome.printer,
+                          reason=outcome.reason)
+        self.on_read()
+        return True
+
+    def read_batch(self) -> PendingReads:
+        """Decide the next incoming files, in arrival order, up to BATCH_FILES of them or
+        BATCH_S of work, none of it committed yet.
+
+        A file read in the jail is read alone: its attempt is committed before the jail
+        gets it (poison detection), and a crash after that read but before its verdict
+        is committed counts against the file; sharing a commit with the files read after
+        it would widen that window from one read to a whole batch.
+        """
+        batch = PendingReads()
+        started = time.monotonic()
+        for job in self.journal.next_incoming_batch(BATCH_FILES):
+            alone = jailed(job["source_name"])
+            if self.stopping or (alone and batch):
+                break
+            outcomes = self.decide(job, batch)
+            if outcomes is None:
+                break  # the daemon is stopping: the file waits, its attempt uncounted
+            batch.add(job, outcomes, reset_attempts=alone and
+                      outcomes[0].state is not State.REJECTED)
+            if alone or time.monotonic() - started >= BATCH_S:
+                break
+        return batch
+
+    def settle_one(self, job: sqlite3.Row, outcomes: list[Outcome],
+                   reset_attempts: bool) -> list[str]:
+        one = PendingReads()
+        one.add(job, outcomes, reset_attempts)
+        try:
+            return one.settle(self.journal)[0]
         except (UnicodeError, ValueError, OverflowError, sqlite3.InterfaceError) as exc:
             # A verdict the journal cannot store (text it refuses, a number too large)
             # must not hold the file, and every file behind it, for ever: reject it.
             logs.error("reader.unstorable", job=job["id"], file=job["source_name"],
                        error=repr(exc)[:200])
-            outcomes = [_reject([problem("file.encoding", detail="its content cannot be "
-                                         "stored as text", detail_zh="其内容无法作为文字保存")])]
-            ids = self.journal.settle_read(job, outcomes)
-        crash_point("after_read")
-        for job_id, outcome in zip(ids, outcomes, strict=True):
-            logs.info(f"job.{outcome.state}", job=job_id, invoice=outcome.invoice_key,
-                      file=job["source_name"], printer=outcome.printer, reason=outcome.reason)
-        self.on_read()
-        return True
+            outcomes[:] = [_reject([problem("file.encoding", detail="its content cannot be "
+                                            "stored as text",
+                                            detail_zh="其内容无法作为文字保存")])]
+            return self.journal.settle_read(job, outcomes)
 
-    def decide(self, job: sqlite3.Row) -> list[Outcome] | None:
+    def decide(self, job: sqlite3.Row,
+               batch: PendingReads | None = None) -> list[Outcome] | None:
+        batch = batch if batch is not None else PendingReads()
         name = job["source_name"]
         if jailed(name) and job["attempts"] >= reading.POISON_AFTER:
             logs.warning("reader.poison", job=job["id"], file=name, attempts=job["attempts"])
@@ -72,13 +120,13 @@ class ReadRunner(JournalRunner):
             return [Outcome(State.REJECTED, "spool.missing")]
         if isinstance(data, Problem):
             return [_reject([data])]
-        earlier = self.journal.earlier_copy(job["source_sha256"], job["source_seq"]) \
+        earlier = batch.earlier_copy(self.journal, job["source_sha256"], job["source_seq"]) \
             if job["source_sha256"] else None
         if earlier:
             return [_reject([problem("file.duplicate", at=earlier["created_at"],
                                      job=earlier["id"])])]
         if not jailed(name):
-            return self.check(job, data)
+            return self.check(job, data, batch)
         # Counted and committed before the jail gets the file: if the daemon does not
         # survive this read (SIGKILL, watchdog, OOM killer), the next start knows.
         attempt = reading.read_begins(self.journal, job["id"])
@@ -86,7 +134,7 @@ class ReadRunner(JournalRunner):
             logs.warning("reader.again", job=job["id"], file=name, attempt=attempt,
                          note="the daemon stopped while reading this file before")
         try:
-            outcomes = self.check(job, data)
+            outcomes = self.check(job, data, batch)
         except (Interrupted, JailBroken):
             # Neither says anything about the file: a clean stop, or a station fault
             # (the runner logs it and retries); the attempt does not count against it.
@@ -94,13 +142,16 @@ class ReadRunner(JournalRunner):
             if self.stopping:
                 return None
             raise
-        if outcomes[0].state is not State.REJECTED:
-            reading.read_done(self.journal, job["id"])
+        # Its count of attempts starts again at zero in the commit of its verdict
+        # (`PendingReads.add(reset_attempts=...)`), not in a commit of its own.
         return outcomes
 
-    def check(self, job: sqlite3.Row, data: bytes) -> list[Outcome]:
+    def check(self, job: sqlite3.Row, data: bytes,
+              batch: PendingReads | None = None) -> list[Outcome]:
+        pending = batch if batch is not None else PendingReads()
+
         def taken(key: str) -> Problem | None:
-            row = self.journal.invoice_taken(key, job["id"])
+            row = pending.invoice_taken(self.journal, key, job["id"])
             return problem("invoice.duplicate", "number", key=key, at=row["at"],
                            job=row["id"]) if row else None
 

@@ -118,6 +118,14 @@ class SyncRunner(JournalRunner):
             self.client.close()
         super().teardown()
 
+    def nap_s(self) -> float:
+        """Events wake this runner as they are journaled; the clock only brings the idle
+        look at what head office holds (every VERIFY_EVERY_S). Retries wait in `deliver`."""
+        if not self.ctx.settings.sync.url or self.state in (SyncState.PAUSED,
+                                                            SyncState.HALTED):
+            return self.idle_s
+        return max(0.05, VERIFY_EVERY_S - (time.monotonic() - self._verified_at))
+
     def run_once(self) -> bool:
         settings = self.ctx.settings.sync
         if self._reconfigure or (self._kick and self.state in (SyncState.PAUSED,
@@ -143,9 +151,12 @@ class SyncRunner(JournalRunner):
                 self._stop_sync(SyncState.PAUSED, str(exc))
                 return False
             self.client = HeadOffice(settings.url, token, settings.timeout_s, settings.ca_file)
+        # The hooks are named apart from the runner loop's own `_sleep` and `_failed`
+        # (daemon/runner.py), which that loop calls with other arguments.
         retrying = Retrying(
-            retry=retry_if_exception_type(Temporary), wait=self._wait, sleep=self._sleep,
-            stop=stop_never, before_sleep=self._failed, reraise=True)
+            retry=retry_if_exception_type(Temporary), wait=self._wait,
+            sleep=self._retry_sleep, stop=stop_never, before_sleep=self._before_retry,
+            reraise=True)
         try:
             return retrying(self.deliver)
         except ShutdownRequested:
@@ -180,8 +191,15 @@ class SyncRunner(JournalRunner):
         acked = self.client.post_events(self.ctx.settings.station.id, events,
                                         self._report(len(events)))
         crash_point("sync_after_post")
+        # When head office took the whole batch (the usual case while a backlog drains),
+        # the next batch's sent mark rides on this commit: one commit per request, not
+        # two. It is then raised a moment before that request goes out, as record_sent
+        # raises it for the first; if this one turns out untrusted, nothing is written.
+        ahead = None
+        if acked == last:
+            ahead = outbox.next_last(self.journal.conn, acked, self.ctx.settings.sync.batch)
         try:
-            synced, resent = outbox.acknowledge(self.journal, acked)
+            synced, resent = outbox.acknowledge(self.journal, acked, sending_through=ahead)
         except outbox.NeverSent as exc:
             raise self._untrusted(exc, f"POST {first}-{last}") from None
         believed, self.acked = self.acked, outbox.acked_through(self.journal.conn)
@@ -268,7 +286,7 @@ class SyncRunner(JournalRunner):
                                           max=self.ctx.settings.sync.backoff_max_s)
         return backoff(retry_state)
 
-    def _failed(self, retry_state: RetryCallState) -> None:
+    def _before_retry(self, retry_state: RetryCallState) -> None:
         """Before each sleep: remember the error; log an outage once, when it begins."""
         error = retry_state.outcome.exception() if retry_state.outcome else None
         wait_s = retry_state.upcoming_sleep
@@ -283,7 +301,7 @@ class SyncRunner(JournalRunner):
         else:
             logs.debug("sync.retry", error=error, wait_s=f"{wait_s:.1f}")
 
-    def _sleep(self, seconds: float) -> None:
+    def _retry_sleep(self, seconds: float) -> None:
         """Wait between tries; raises `ShutdownRequested` the moment the daemon stops."""
         start = time.monotonic()
         deadline = start + seconds

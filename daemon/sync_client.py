@@ -26,7 +26,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from printstation.base import logs
+from printstation.base import json_fast, logs
 from printstation.base.errors import ConfigInvalid
 from printstation.config import Settings
 from printstation.config.schema import is_loopback, plain_http_refusal
@@ -201,7 +201,9 @@ class HeadOffice:
         doc: dict[str, Any] = {"station": station, "events": events}
         if report is not None:
             doc["outbox"] = report
-        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        # orjson when it writes the same document (base/json_fast.py): the standard
+        # library's encoder was a tenth of the station's time on a backlog.
+        body = json_fast.dumps(doc)
         doc = self._request("POST", "/events", body,
                             {"Idempotency-Key": f"{station}:{first}-{last}"})
         return _acked(doc)

@@ -5,6 +5,13 @@ Holding a job is writing `.NAME.pdf.held` atomically; releasing it is renaming i
 is always complete and appears once per job, however often the daemon crashes. The folder
 is the printer: a folder that cannot be written is the printer being down, not a job's
 fault.
+
+The held page's bytes are synced before `create_held` returns, its name only by the
+release's folder sync. After a power loss between the `submitted` commit and the release
+the held name may be gone: the job is then `uncertain` (the printer lost it), for an
+operator to decide, never printed twice and never silently lost. The release's sync stays:
+`status` says COMPLETED from the released name, and the `printed` commit that follows
+must not outlive the page (DURABILITY.md, "Printer").
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ class DirectoryPrinter:
         # The job id leads the name so that `find` can look it up after a crash.
         external_id = f"{request.job_id}--{_safe(request.title)}"
         try:
-            atomic_write(self._held(external_id), request.pdf)
+            atomic_write(self._held(external_id), request.pdf, sync_dir=False)
         except OSError as exc:
             raise PrinterUnavailable(f"cannot write to {self.path}: {exc}") from None
         return external_id

@@ -3,13 +3,27 @@
 Never a non-embedded CID font such as STSong-Light: ghostscript (what CUPS runs) dropped
 every digit and Latin letter of an invoice with it (TECH.md). reportlab embeds a subset
 of a TrueType font; it rejects CFF/OTF fonts.
+
+The font is most of what the daemon holds (measured by bench/memory_map.py: reportlab's
+parse of the 16 MB wqy-zenhei.ttc added 43 MiB to the process). So the file is mapped,
+not read: its pages belong to the page cache, are shared by every process that maps it
+(the daemon, the render worker, the jail) and only the tables and glyphs used are ever
+resident. And the tables reportlab keeps after parsing are packed: per-glyph lists of
+Python ints and tuples become arrays, the equal widths of the CJK glyphs one float
+object, and the glyph-to-character map, needed only while parsing, is dropped.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
+import mmap
 import os
 import threading
+from array import array
 from pathlib import Path
+from typing import Any
 
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -41,8 +55,67 @@ def font_path() -> Path:
 def ensure_font() -> str:
     """Register the font on first use (about 0.3 s); returns its reportlab name."""
     global _registered
+    # Registered once and never unregistered: after that, no lock on the hot path (the
+    # fit check calls this for every invoice).
+    if _registered is not None:
+        return _registered
     with _lock:
         if _registered is None:
-            pdfmetrics.registerFont(TTFont(FONT_NAME, str(font_path()), subfontIndex=0))
+            font = TTFont(FONT_NAME, _Mapped(font_path()), subfontIndex=0)
+            _pack(font.face)
+            pdfmetrics.registerFont(font)
+            _release_freed()
             _registered = FONT_NAME
         return _registered
+
+
+class _Mapped:
+    """A file reportlab's parser reads whole (`f.read()`): here a read-only map of it,
+    which it slices like bytes."""
+
+    def __init__(self, path: Path):
+        self.name = str(path)
+
+    def read(self) -> mmap.mmap:
+        with open(self.name, "rb") as file:
+            return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+class _Metrics:
+    """reportlab's `hmetrics` (a list of (advance, left side bearing) per glyph, read
+    only when a subset is made), packed: 45,000 tuples cost 5 MB. The advances are kept
+    as they are, shared (reportlab leaves a scaled float for glyphs past the table's
+    advance count, an int before it), the bearings in an array."""
+
+    def __init__(self, pairs: list[tuple[Any, int]]):
+        shared: dict[Any, Any] = {}
+        self._advance = [shared.setdefault((type(pair[0]), pair[0]), pair[0])
+                         for pair in pairs]
+        self._bearing = array("l", (pair[1] for pair in pairs))
+
+    def __len__(self) -> int:
+        return len(self._advance)
+
+    def __getitem__(self, glyph: int) -> tuple[int, int]:
+        return self._advance[glyph], self._bearing[glyph]
+
+
+def _pack(face: Any) -> None:
+    # Only the parse and text shaping (uharfbuzz, not installed) read glyphToChar; shaping
+    # would add to an empty map what it needs.
+    face.glyphToChar = {}
+    face.glyphPos = array("L", face.glyphPos)
+    face.hmetrics = _Metrics(face.hmetrics)
+    # charWidths must stay a dict (reportlab's C string width reads it as one); its
+    # values, one float per character, are mostly the same few widths.
+    shared: dict[float, float] = {}
+    face.charWidths = {char: shared.setdefault(width, width)
+                       for char, width in face.charWidths.items()}
+
+
+def _release_freed() -> None:
+    """Give the parse's freed heap back to the system (glibc keeps it otherwise)."""
+    gc.collect()
+    # Not glibc: the memory is reused by the process instead.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -42,7 +42,7 @@ def _refuse(found: Problem) -> FileRead:
 
 
 def read_file(name: str, data: bytes) -> FileRead:
-    ext = PurePath(name).suffix.lower()
+    ext = suffix(name).lower()
     if ext not in SUPPORTED:
         return _refuse(problem("file.type", ext=ext or name,
                                detail="expected .json, .xml, .pdf, .ofd or .zip",
@@ -73,6 +73,15 @@ def read_file(name: str, data: bytes) -> FileRead:
     if file_problem:
         return _refuse(file_problem)
     return FileRead((), tuple(Item(i, *_built(obj)) for i, obj in enumerate(objects)))
+
+
+def suffix(name: str) -> str:
+    """`PurePath(name).suffix`, without building a path for a bare file name (the reader
+    asks it of every file)."""
+    if "/" in name:
+        return PurePath(name).suffix
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 def _read_asis(ext: str, data: bytes) -> tuple[list[AsIs], list[Problem]]:

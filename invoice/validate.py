@@ -25,6 +25,11 @@ PARTY_BYTES = {"name": 100, "address_phone": 100, "bank_account": 100}
 LINE_BYTES = {"name": 90, "spec": 40, "unit": 20}
 INVOICE_BYTES = {"payee": 8, "reviewer": 8, "drawer": 8, "remarks": 230}
 PARTIES = {"buyer": ("购买方", "buyer"), "seller": ("销售方", "seller")}
+_CODE = re.compile(r"[0-9]{10}|[0-9]{12}")
+_NUMBER = {8: re.compile(r"[0-9]{8}"), 20: re.compile(r"[0-9]{20}")}
+# GB18030 spends at most 4 bytes on a character: a text of at most limit / 4 characters
+# fits its width without being encoded.
+_MAX_BYTES_PER_CHAR = 4
 
 
 @dataclass(frozen=True)
@@ -63,14 +68,14 @@ def _identity(invoice: Invoice, today: dt.date) -> list[Problem]:
     found = []
     if invoice.kind not in KINDS:
         found.append(problem("invoice.kind", "kind", found=invoice.kind, allowed=", ".join(KINDS)))
-    if invoice.code and not re.fullmatch(r"[0-9]{10}|[0-9]{12}", invoice.code):
+    if invoice.code and not _CODE.fullmatch(invoice.code):
         found.append(problem("invoice.code", "code", found=invoice.code))
     if invoice.code:
         digits, expected, expected_zh = 8, "8 digits with a code", "有发票代码时应为 8 位数字"
     else:
         digits, expected, expected_zh = (20, "20 digits without a code (数电)",
                                          "无发票代码（数电票）时应为 20 位数字")
-    if not re.fullmatch(rf"[0-9]{{{digits}}}", invoice.number):
+    if not _NUMBER[digits].fullmatch(invoice.number):
         found.append(problem("invoice.number", "number", found=invoice.number,
                              expected=expected, expected_zh=expected_zh))
     if invoice.date > today:
@@ -168,6 +173,8 @@ def _totals(invoice: Invoice, rules: Rules) -> list[Problem]:
 def _widths(invoice: Invoice) -> list[Problem]:
     found = []
 
+    # Called only for a text long enough that it might not fit (see _MAX_BYTES_PER_CHAR):
+    # most texts are decided by their length, without encoding them or naming the field.
     def check(text: str, limit: int, field: str) -> None:
         size = gbk_bytes(text)
         if size > limit:
@@ -178,10 +185,16 @@ def _widths(invoice: Invoice) -> list[Problem]:
     for role in PARTIES:
         party = getattr(invoice, role)
         for key, limit in PARTY_BYTES.items():
-            check(getattr(party, key), limit, f"{role}.{key}")
+            text = getattr(party, key)
+            if len(text) * _MAX_BYTES_PER_CHAR > limit:
+                check(text, limit, f"{role}.{key}")
     for i, line in enumerate(invoice.lines):
         for key, limit in LINE_BYTES.items():
-            check(getattr(line, key), limit, f"lines[{i}].{key}")
+            text = getattr(line, key)
+            if len(text) * _MAX_BYTES_PER_CHAR > limit:
+                check(text, limit, f"lines[{i}].{key}")
     for key, limit in INVOICE_BYTES.items():
-        check(getattr(invoice, key), limit, key)
+        text = getattr(invoice, key)
+        if len(text) * _MAX_BYTES_PER_CHAR > limit:
+            check(text, limit, key)
     return found

@@ -15,6 +15,7 @@ import os
 import secrets
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from printstation.base.durable import (
@@ -34,6 +35,17 @@ _LOCKED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 class DropLocked(OSError):
     """The file could be read but not removed from the drop folder; nothing was taken."""
+
+
+@dataclass
+class Claim:
+    """One file to take into the spool: where it is, the source id it gets, whether its
+    bytes are copied, and the (device, inode) the caller looked at."""
+
+    src: Path
+    source_id: str
+    copy: bool = False
+    expect: tuple[int, int] | None = None
 
 
 def display_name(name: str) -> str:
@@ -82,6 +94,10 @@ class SpoolDir:
         prefix = f"{source_id}--"
         return any(name.startswith(prefix) for name in os.listdir(self.root))
 
+    def ids(self) -> set[str]:
+        """The source ids the spool's files carry (listed once for a batch of claims)."""
+        return {name.partition("--")[0] for name in os.listdir(self.root) if "--" in name}
+
     def claim(self, src: Path, source_id: str, copy: bool = False,
               abort: Callable[[], bool] | None = None,
               expect: tuple[int, int] | None = None) -> str:
@@ -99,23 +115,68 @@ class SpoolDir:
         If the original cannot be removed (DropLocked), our copy is removed again: the
         file stays where it is, taken once.
         """
-        spool_name = fit_name(f"{source_id}--{display_name(src.name)}")
+        result = self.claim_many([Claim(src, source_id, copy, expect)], abort)[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def claim_many(self, claims: list[Claim], abort: Callable[[], bool] | None = None
+                   ) -> list[str | Exception]:
+        """Claim several files as `claim` does, with each folder synced once for them all.
+
+        The spool's new names are all made first and the spool folder synced once; only
+        then are the drop folder's names removed and that folder synced once. So a power
+        loss never finds a file gone from the drop folder but not yet in the spool, and a
+        crash between the two steps leaves files under both names, which start-up
+        recovery finishes one by one (`finish_claim`). Returns, in order, each file's
+        spool name or the exception that stopped its claim (FileNotFoundError: taken
+        away or replaced; InterruptedError: stopping; DropLocked; any other error).
+        """
+        placed: list[str | Exception] = []
+        for claim in claims:
+            try:
+                placed.append(self._place(claim, abort))
+            except Exception as exc:
+                placed.append(exc)
+        if any(isinstance(p, str) for p in placed):
+            fsync_dir(self.root)
+            # Test-only: a crash between link and unlink (see daemon/crash.py).
+            if os.environ.get("PRINTSTATION_CRASH_AT") == "between_link_and_unlink":
+                os.kill(os.getpid(), 9)
+        results: list[str | Exception] = []
+        let_go: set[Path] = set()
+        for claim, spool_name in zip(claims, placed, strict=True):
+            if isinstance(spool_name, str):
+                try:
+                    self._let_go(claim.src, self.root / spool_name, claim.expect)
+                    let_go.add(claim.src.parent)
+                except Exception as exc:
+                    spool_name = exc
+            results.append(spool_name)
+        for folder in sorted(let_go):
+            fsync_dir(folder)
+        return results
+
+    def _place(self, claim: Claim, abort: Callable[[], bool] | None) -> str:
+        """Give the file its spool name (a link, a copy, or, where links are refused, a
+        rename that also removes the drop folder's name); its folders are synced by
+        `claim_many`, once for the batch (a copy's bytes and name are synced here)."""
+        src = claim.src
+        spool_name = fit_name(f"{claim.source_id}--{display_name(src.name)}")
         dst = self.root / spool_name
         if os.path.lexists(dst):
             raise FileExistsError(dst)
-        if expect is None:
+        if claim.expect is None:
             st = os.lstat(src)
-            expect = (st.st_dev, st.st_ino)
-        if copy:
-            copy_new(src, dst, abort, expect)
-            self._let_go(src, dst, expect)
+            claim.expect = (st.st_dev, st.st_ino)
+        if claim.copy:
+            copy_new(src, dst, abort, claim.expect)
             return spool_name
         try:
             os.link(src, dst, follow_symlinks=False)
         except OSError as exc:
             if exc.errno == errno.EXDEV:
-                self._copy_across(src, dst, abort, expect)
-                self._let_go(src, dst, expect)
+                self._copy_across(src, dst, abort, claim.expect)
                 return spool_name
             if exc.errno not in (errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP):
                 raise
@@ -125,20 +186,14 @@ class SpoolDir:
                 if exc2.errno in _LOCKED:
                     raise DropLocked(exc2.errno, exc2.strerror, str(src)) from None
                 raise
-            fsync_dir(self.root)
-            fsync_dir(src.parent)
+            # Renamed: the drop folder's name is gone already; `_let_go` finds nothing.
             return spool_name
         linked = os.lstat(dst)
-        if (linked.st_dev, linked.st_ino) != expect:
+        if (linked.st_dev, linked.st_ino) != claim.expect:
             # Another file was put under the name after the caller looked at it: not
             # the one it checked. Let go of it; the caller looks at it afresh.
             os.unlink(dst)
             raise FileNotFoundError(errno.ENOENT, "replaced while being taken", str(src))
-        fsync_dir(self.root)
-        # Test-only: a crash between link and unlink (see daemon/crash.py).
-        if os.environ.get("PRINTSTATION_CRASH_AT") == "between_link_and_unlink":
-            os.kill(os.getpid(), 9)
-        self._let_go(src, dst, expect)
         return spool_name
 
     def _copy_across(self, src: Path, dst: Path, abort: Callable[[], bool] | None,
@@ -158,7 +213,8 @@ class SpoolDir:
 
         Only if the name still holds the inode `ident` (device, inode) we took: a writer
         may have renamed a new file over it since, which is then left for its own turn.
-        If the folder refuses, our copy is removed again: DropLocked.
+        If the folder refuses, our copy is removed again: DropLocked. The caller syncs the
+        drop folder (once for a batch).
         """
         try:
             st = os.lstat(src)
@@ -172,7 +228,6 @@ class SpoolDir:
             if exc.errno in _LOCKED:
                 raise DropLocked(exc.errno, exc.strerror, str(src)) from None
             raise
-        fsync_dir(src.parent)
 
     def unclaim(self, spool_name: str, drop_dir: Path, name: str) -> bool:
         """Put a file the journal never recorded back in the drop folder (the data folder

@@ -22,7 +22,7 @@ from typing import Any
 
 from printstation.base.errors import ConfigInvalid
 
-from . import db, paper, queries, reading
+from . import batches, db, paper, queries, reading
 from .states import (
     FINAL,
     INVOICE,
@@ -201,21 +201,9 @@ class Journal:
         `raw_name` is the name's bytes as the filesystem has them (not always UTF-8); the
         journal shows it as text with \\xNN escapes.
         """
-        name = raw_name.decode("utf-8", "backslashreplace")
-        now = self.now()
-        with self.transaction() as c:
-            seq = c.execute("INSERT INTO sources (id, name, raw_name, spool_name, sha256, size,"
-                            " state, claimed_at) VALUES (?,?,?,?,?,?,?,?)",
-                            (source_id, name, raw_name, spool_name, sha256, size,
-                             SourceState.OPEN.value, now)).lastrowid
-            c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256, source_seq,"
-                      " state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
-                      (source_id, source_id, name, sha256, seq, State.INCOMING.value, now, now))
-            payload: dict[str, Any] = {"file": name, "size": size, "sha256": sha256}
-            if recovered:
-                payload["recovered"] = True
-            self.append_event("job.incoming", source_id, None, payload)
-        return source_id
+        src = batches.NewSource(source_id, raw_name, spool_name, sha256, size, recovered)
+        with self.transaction():
+            return batches.record_source(self, src, self.now())
 
     def known_sources(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT id FROM sources")}
@@ -225,6 +213,10 @@ class Journal:
     def next_incoming(self) -> sqlite3.Row | None:
         """Fresh files in arrival order, then those whose reading was cut short."""
         return reading.next_incoming(self.conn)
+
+    def next_incoming_batch(self, limit: int) -> list[sqlite3.Row]:
+        """Up to `limit` fresh files in arrival order, else the oldest interrupted one."""
+        return reading.next_incoming_batch(self.conn, limit)
 
     def earlier_copy(self, sha256: str, source_seq: int) -> sqlite3.Row | None:
         """A job of an earlier file with the same bytes that was taken, not refused.
@@ -241,26 +233,8 @@ class Journal:
     def settle_read(self, job: sqlite3.Row, outcomes: list[Outcome]) -> list[str]:
         """Apply what reading decided: the incoming job takes the first invoice, and each
         further invoice of a batch becomes its own job. Returns the job ids."""
-        ids = []
-        with self.transaction() as c:
-            for index, outcome in enumerate(outcomes):
-                job_id = job["id"] if index == 0 else f"{job['source_id']}-{index + 1}"
-                if index:
-                    now = self.now()
-                    c.execute("INSERT INTO jobs (id, source_id, source_name, source_sha256,"
-                              " source_seq, batch_index, state, created_at, updated_at)"
-                              " VALUES (?,?,?,?,?,?,?,?,?)",
-                              (job_id, job["source_id"], job["source_name"],
-                               job["source_sha256"], job["source_seq"], index,
-                               State.INCOMING.value, now, now))
-                    self.append_event("job.created", job_id, None,
-                                      {"file": job["source_name"], "batch_index": index})
-                self.transition(job_id, outcome.state, outcome.reason,
-                                kind=outcome.kind, invoice_key=outcome.invoice_key,
-                                invoice_json=outcome.invoice_json, printer=outcome.printer,
-                                errors=outcome.errors)
-                ids.append(job_id)
-        return ids
+        with self.transaction():
+            return batches.record_read(self, job, outcomes)
 
     # -- printing -----------------------------------------------------------------------
 

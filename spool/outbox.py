@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from printstation.base.json_fast import Raw
+
 from .journal import Journal
 
 ACKED_KEY = "sync.acked_through"
@@ -76,15 +78,45 @@ def _set_meta(conn: sqlite3.Connection, key: str, value: int) -> None:
                  " value = excluded.value", (key, str(value)))
 
 
+# The columns of an event on the wire, in `wire_event`'s order.
+WIRE_COLUMNS = ("seq", "id", "at", "station", "type", "job_id", "invoice_key", "payload",
+                "prev_hash", "hash")
+_PENDING_SQL = (f"SELECT {', '.join(WIRE_COLUMNS)} FROM events WHERE seq > ?"
+                " ORDER BY seq LIMIT ?")
+
+
 def pending(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    """The next events to send, in seq order, starting after what head office holds."""
-    rows = conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                        (acked_through(conn), limit)).fetchall()
-    return [wire_event(row) for row in rows]
+    """The next events to send, in seq order, starting after what head office holds.
+
+    Each payload is the stored JSON text wrapped in `Raw`, so that it goes into the
+    request as it is: decoding 100,000 payloads only to encode them again was a sixth of
+    the station's time on a backlog. The stored text is canonical JSON, the very text the
+    event's hash covers. Plain tuples (not `sqlite3.Row`) for the same reason.
+    """
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(_PENDING_SQL, (acked_through(conn), limit)).fetchall()
+    return [{"seq": seq, "id": id_, "at": at, "station": station, "type": type_,
+             "job_id": job_id, "invoice_key": invoice_key, "payload": Raw(payload),
+             "prev_hash": prev_hash, "hash": hash_}
+            for seq, id_, at, station, type_, job_id, invoice_key, payload, prev_hash, hash_
+            in rows]
 
 
-def acknowledge(journal: Journal, acked: int) -> tuple[int, int]:
+def next_last(conn: sqlite3.Connection, after: int, limit: int) -> int | None:
+    """The last seq of the batch of `limit` events that follows `after` (None: none)."""
+    (last,) = conn.execute("SELECT max(seq) FROM (SELECT seq FROM events WHERE seq > ?"
+                           " ORDER BY seq LIMIT ?)", (after, limit)).fetchone()
+    return last
+
+
+def acknowledge(journal: Journal, acked: int,
+                sending_through: int | None = None) -> tuple[int, int]:
     """Record head office's `acked_through`; returns (newly synced, made unsynced again).
+
+    `sending_through` is the last seq of the request that follows at once: its sent mark
+    is raised in the same commit, which saves one fsync per request while a backlog
+    drains (the request still goes out only after this commit, as `record_sent` has it).
 
     Events up to `acked` are marked synced. Any above it that were marked synced are
     cleared: head office no longer holds them, so they go out again. An `acked` above
@@ -97,11 +129,21 @@ def acknowledge(journal: Journal, acked: int) -> tuple[int, int]:
         sent = sent_through(c)
         if acked > sent:
             raise NeverSent(acked, sent)
+        believed = acked_through(c)
         synced = c.execute("UPDATE events SET synced_at = ? WHERE synced_at IS NULL"
                            " AND seq <= ?", (now, acked)).rowcount
-        resent = c.execute("UPDATE events SET synced_at = NULL WHERE synced_at IS NOT NULL"
-                           " AND seq > ?", (acked,)).rowcount
+        resent = 0
+        if acked < believed:
+            # Only this function marks events synced, always up to the mark it writes
+            # beside them, so no synced event lies above the believed mark: the events to
+            # send again are those between the two. Looking for them above `acked` with
+            # no upper bound read every unsent row on each post (2 of the 5 s of a
+            # 100,000-event backlog).
+            resent = c.execute("UPDATE events SET synced_at = NULL WHERE synced_at IS NOT"
+                               " NULL AND seq > ? AND seq <= ?", (acked, believed)).rowcount
         _set_meta(c, ACKED_KEY, acked)
+        if sending_through is not None and sending_through > sent:
+            _set_meta(c, SENT_KEY, sending_through)
     return synced, resent
 
 

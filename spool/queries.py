@@ -300,3 +300,12 @@ def jobs_of_other_printers(conn: sqlite3.Connection, printers: list[str],
         f"SELECT * FROM jobs WHERE printer IS NOT NULL AND printer NOT IN ({marks})"
         f" AND state IN ({', '.join('?' * len(states))}) ORDER BY source_seq, batch_index",
         (*printers, *(s.value for s in states))).fetchall()
+
+
+def timed_waits(conn: sqlite3.Connection, printer: str) -> int:
+    """A printer's jobs that wait on the clock rather than on a wake: deferred ones (their
+    retry time) and those held for the offline budget (it frees as time passes)."""
+    return conn.execute(
+        "SELECT count(*) FROM jobs WHERE printer = ? AND (state = ? OR (state = ?"
+        " AND reason = 'offline.limit'))",
+        (printer, State.DEFERRED.value, State.HELD.value)).fetchone()[0]

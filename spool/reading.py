@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 POISON_AFTER = 2
 
 _NEXT = ("SELECT j.*, s.spool_name, s.size FROM jobs j JOIN sources s ON s.id = j.source_id"
-         " WHERE j.state = ?{} ORDER BY j.source_seq, j.batch_index LIMIT 1")
+         " WHERE j.state = ?{} ORDER BY j.source_seq, j.batch_index LIMIT {}")
 
 
 def next_incoming(conn: sqlite3.Connection) -> sqlite3.Row | None:
@@ -36,9 +36,20 @@ def next_incoming(conn: sqlite3.Connection) -> sqlite3.Row | None:
     and stops at its first row, where a computed sort key would sort every incoming job on
     every call (a backlog of 10,000 files made that quadratic).
     """
-    return conn.execute(_NEXT.format(" AND j.attempts = 0"),
+    return conn.execute(_NEXT.format(" AND j.attempts = 0", 1),
                         (State.INCOMING.value,)).fetchone() or \
-        conn.execute(_NEXT.format(""), (State.INCOMING.value,)).fetchone()
+        conn.execute(_NEXT.format("", 1), (State.INCOMING.value,)).fetchone()
+
+
+def next_incoming_batch(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
+    """Up to `limit` fresh files in arrival order; with none, the oldest interrupted one
+    (such a file is read on its own: see daemon/stage_read.py)."""
+    fresh = conn.execute(_NEXT.format(" AND j.attempts = 0", int(limit)),
+                         (State.INCOMING.value,)).fetchall()
+    if fresh:
+        return fresh
+    row = conn.execute(_NEXT.format("", 1), (State.INCOMING.value,)).fetchone()
+    return [row] if row else []
 
 
 def read_begins(journal: Journal, job_id: str) -> int:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,29 @@ PROCESS_FIXTURES = frozenset({"station", "cupsd"})
 # Head office's two backends, as the ids of tests run on each.
 HEADOFFICE_BACKENDS = [pytest.param("sqlite", id="sqlite"),
                        pytest.param("postgresql", id="pg")]
+
+
+# Modules whose tests create and remove system users and groups (tests/harness/users.py)
+# or install the project system-wide. `make test` runs the suite in two processes
+# (pytest-xdist, a module to a process); two of these modules must never run at once
+# (one would remove the group or user the other's daemon runs as), so each holds a
+# lock for its whole run: the other process waits for it.
+SYSTEM_WIDE = frozenset({
+    "test_access.py", "test_control_clerk.py", "test_exit_codes.py", "test_install.py",
+    "test_install_path.py", "test_receiver_unit.py", "test_receiver_users.py",
+    "test_service.py", "test_headoffice_dashboard.py", "test_names.py",
+    "test_offsets_state.py"})
+SYSTEM_LOCK = Path(tempfile.gettempdir()) / "printstation-tests-system-wide.lock"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_system_wide_module_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.path.name not in SYSTEM_WIDE:
+        yield
+        return
+    with open(SYSTEM_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

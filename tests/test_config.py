@@ -169,3 +169,20 @@ def test_log_fields_escape_control_characters() -> None:
     line = kv("job.incoming", file="a\rb\x1b[31mc\nd")
     assert line == 'event=job.incoming file="a\\rb\\x1b[31mc\\nd"'
     assert not any(ord(c) < 32 for c in line)
+
+
+def test_render_worker_is_auto_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    main = write(tmp_path / "printstation.toml", MINIMAL)
+    assert load_settings(main).render.worker == "auto"
+    write(main, MINIMAL + '[render]\nworker = "off"\n')
+    assert load_settings(main).render.worker == "off"
+
+
+@pytest.mark.parametrize("value", ['"no"', "false", '"Off"', "0"])
+def test_a_render_worker_other_than_auto_or_off_is_refused(tmp_path: Path, value: str) -> None:
+    main = write(tmp_path / "printstation.toml", MINIMAL + f"[render]\nworker = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(main)
+    message = str(info.value)
+    assert "render.worker" in message and '"auto", "off"' in message
+    assert str(main) in message

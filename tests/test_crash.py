@@ -23,9 +23,12 @@ from printstation.spool import connect, verify_chain
 
 pytestmark = pytest.mark.e2e
 
+# Points a batch of several files reaches only (spool/batches.py): the intake between its
+# claims and their one commit, the reader between its reads and their one commit.
+BATCH_POINTS = ["after_claim_batch", "after_read_batch"]
 POINTS = ["between_link_and_unlink", "after_claim", "after_register", "after_read",
           "before_create", "after_create_held", "after_submitted", "after_release",
-          "after_printed", "after_plan_finish", "after_move"]
+          "after_printed", "after_plan_finish", "after_move", *BATCH_POINTS]
 
 
 def drops() -> dict[str, bytes]:
@@ -44,7 +47,7 @@ def settled(station: Station, names: list[str]) -> bool:
         j["state"] in ("printed", "rejected", "failed", "cancelled") for j in jobs)
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize("point", [p for p in POINTS if p not in BATCH_POINTS])
 def test_sigkill_at_each_point_then_restart(station: Station, point: str) -> None:
     station.start(env={"PRINTSTATION_CRASH_AT": point})
     files = drops()
@@ -64,6 +67,49 @@ def test_sigkill_at_each_point_then_restart(station: Station, point: str) -> Non
     assert not list(station.inbox.iterdir())
     assert not list((station.data / "spool").iterdir())
     assert len(list(station.rejected.glob("*.json"))) == 1
+    assert verify_chain(connect(station.data / "journal.db", readonly=True))[1] is None
+    station.stop()
+
+
+@pytest.mark.parametrize("point", [*BATCH_POINTS, "between_link_and_unlink"])
+def test_sigkill_in_the_middle_of_a_batch_of_20_files(station: Station, point: str) -> None:
+    """Twenty files dropped at once are claimed and read in batches; a SIGKILL between a
+    batch's claims (or reads) and its one commit loses none and prints none twice."""
+    files = {f"m{i:02d}.json": js(special(number=f"{160000 + i:08d}")) for i in range(18)}
+    files["bad.json"] = b'{"kind": '
+    # The same invoice number twice: whichever batch they land in, one is a duplicate.
+    files["m00-again.json"] = js(special(number="00160000")) + b"\n"
+    staging = station.folder / "staging"
+    staging.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (staging / name).write_bytes(data)
+    station.start(env={"PRINTSTATION_CRASH_AT": point})
+    for name in files:
+        (staging / name).rename(station.inbox / name)
+    wait_for(lambda: station.proc.poll() is not None, timeout=15, what=f"the crash at {point}")
+    assert station.proc.returncode == -9
+    station.start()
+    wait_for(lambda: settled(station, list(files)), timeout=30, what="everything settled")
+    # Claimed files the crash left without a journal row were each adopted at start:
+    # several after a batch's claims (the first batch may be of one file only).
+    events = connect(station.data / "journal.db", readonly=True).execute(
+        "SELECT payload FROM events WHERE type = 'job.incoming'").fetchall()
+    recovered = sum('"recovered":true' in e["payload"] for e in events)
+    assert recovered >= {"after_claim_batch": 2, "between_link_and_unlink": 1}.get(point, 0)
+    counts = printed_counts(station)
+    assert set(counts.values()) == {1} and set(counts) == {f"{160000 + i:08d}"
+                                                           for i in range(18)}
+    # Every file in exactly one place, byte-identical: 18 archived, two rejected.
+    archived = {p.name.split("--", 1)[1]: p.read_bytes() for p in station.archived()}
+    rejected = {p.name: p.read_bytes() for p in station.rejected.glob("*.json")}
+    assert len(archived) == 18 and len(rejected) == 2
+    assert {**archived, **rejected} == files
+    assert station.result("bad.json")["state"] == "rejected"
+    twins = [station.result(n) for n in ("m00.json", "m00-again.json")]
+    assert sorted(r["state"] for r in twins) == ["printed", "rejected"]
+    assert not list(station.inbox.iterdir())
+    assert not list((station.data / "spool").iterdir())
+    assert len(station.jobs()) == 20
     assert verify_chain(connect(station.data / "journal.db", readonly=True))[1] is None
     station.stop()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -17,6 +18,7 @@ from printstation.spool import (
     StationMismatch,
     verify_chain,
 )
+from printstation.spool.batches import NewSource, register_sources
 from printstation.spool.states import FINAL, TRANSITIONS
 
 
@@ -97,3 +99,73 @@ def test_a_missing_event_is_a_gap(journal: Journal, tmp_path: Path) -> None:
     other.commit()
     other.close()
     assert verify_chain(journal.conn)[1] == "seq 2 is missing (next is 3)"
+
+
+# -- group commit (spool/batches.py) ---------------------------------------------------------
+
+def test_register_sources_is_one_commit_in_order(journal: Journal) -> None:
+    batch = [NewSource(f"S{i}", f"{i}.json".encode(), f"S{i}--{i}.json", None, 1)
+             for i in range(5)]
+    assert register_sources(journal, batch) == [f"S{i}" for i in range(5)]
+    rows = journal.conn.execute("SELECT job_id, seq FROM events ORDER BY seq").fetchall()
+    assert [r["job_id"] for r in rows] == [f"S{i}" for i in range(5)]
+    assert verify_chain(journal.conn) == (5, None)
+    assert [r["id"] for r in journal.next_incoming_batch(3)] == ["S0", "S1", "S2"]
+    # One file that cannot be recorded (an id already used) records none of the batch.
+    with pytest.raises(sqlite3.IntegrityError):
+        register_sources(journal, [NewSource("S9", b"9.json", "S9--9.json", None, 1),
+                                   NewSource("S0", b"0.json", "S0--x.json", None, 1)])
+    assert journal.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 5
+    assert verify_chain(journal.conn) == (5, None)
+
+
+def _read_all(tmp_path: Path, files: dict[str, bytes], batch_files: int,
+              monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str | None]]:
+    """Register `files` as claimed, let a reader read them `batch_files` at a time, and
+    return each job's (file, state, reason) in arrival order."""
+    from printstation.config import load_config
+    from printstation.daemon import stage_read
+    from printstation.daemon.context import Context
+    from printstation.harness.kit import write_config
+
+    monkeypatch.setattr(stage_read, "BATCH_FILES", batch_files)
+    monkeypatch.setattr(stage_read, "BATCH_S", 60.0)  # the first check loads the rules
+    ctx = Context.of(load_config(write_config(tmp_path)))
+    ctx.spool.create()
+    runner = stage_read.ReadRunner(ctx, lambda: None)
+    runner._journal = journal = ctx.open_journal()
+    try:
+        claimed = []
+        for i, (name, data) in enumerate(files.items()):
+            spool_name = f"S{i:02d}--{name}"
+            ctx.spool.path(spool_name).write_bytes(data)
+            claimed.append(NewSource(f"S{i:02d}", name.encode(), spool_name,
+                                     hashlib.sha256(data).hexdigest(), len(data)))
+        register_sources(journal, claimed)
+        sizes = []
+        while (batch := runner.read_batch()):
+            sizes.append(len(batch))
+            batch.settle(journal)
+        assert max(sizes) == min(batch_files, len(files))
+        return [(r["source_name"], r["state"], r["reason"]) for r in journal.conn.execute(
+            "SELECT * FROM jobs ORDER BY source_seq, batch_index")]
+    finally:
+        journal.close()
+
+
+def test_a_batch_of_reads_decides_as_one_by_one(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Duplicates inside one uncommitted batch are found as if each file had been
+    committed before the next was read: the same invoice number twice, the same bytes
+    twice, and the same bad bytes twice (a refused file is no earlier copy)."""
+    from printstation.harness.docs import js, special
+
+    one = js(special(number="00170001"))
+    files = {"a.json": one, "a-renamed.json": js(special(number="00170001")) + b"\n",
+             "a-copy.json": one, "bad.json": b'{"kind": ', "bad-copy.json": b'{"kind": ',
+             "b.json": js(special(number="00170002"))}
+    batched = _read_all(tmp_path / "batched", files, 32, monkeypatch)
+    assert batched == _read_all(tmp_path / "single", files, 1, monkeypatch)
+    assert [(state, reason) for _, state, reason in batched] == [
+        ("queued", None), ("rejected", "invoice.duplicate"), ("rejected", "file.duplicate"),
+        ("rejected", "parse.json"), ("rejected", "parse.json"), ("queued", None)]

@@ -36,19 +36,37 @@ def test_a_page_rendered_ahead_is_the_page_rendered_inline() -> None:
         pool.close()
 
 
-def worker_pids(parent: int) -> set[int]:
-    """Render workers started by `parent` (other daemons may run on this machine)."""
-    found = set()
+def processes() -> dict[int, tuple[int, str, bytes]]:
+    """pid -> (parent pid, name, command line) of every process on this machine."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
+                comm = (entry / "comm").read_text().strip()
                 cmdline = (entry / "cmdline").read_bytes()
                 ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError):
                 continue
-            if ppid == parent and b"spawn_main" in cmdline:
-                found.add(int(entry.name))
+            found[int(entry.name)] = (ppid, comm, cmdline)
     return found
+
+
+def render_processes(daemon: int, name: str = "ps-render") -> set[int]:
+    """Processes of `daemon` (children and theirs) named `name` (other daemons may run on
+    this machine)."""
+    table = processes()
+    ours = {daemon}
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _, _) in table.items() if ppid in ours} - ours
+        grew = bool(more)
+        ours |= more
+    return {pid for pid in ours - {daemon} if table[pid][1] == name}
+
+
+def worker_pids(parent: int) -> set[int]:
+    """Render workers started by `parent`'s zygote."""
+    return render_processes(parent)
 
 
 def alive(pids: set[int]) -> set[int]:
@@ -76,3 +94,92 @@ def test_the_render_worker_dies_with_a_killed_daemon(tmp_path: Path) -> None:
     with running(station):
         wait_for(lambda: len(list(station.printed.glob("*.pdf"))) == 40, timeout=60,
                  what="all printed")
+
+
+def backlog(station: Station, count: int, first: int) -> None:
+    staging = station.folder / "staging"
+    staging.mkdir(exist_ok=True)
+    for n in range(count):
+        (staging / f"{n}.json").write_text(json.dumps(invoice(f"{first + n:08d}")))
+    for n in range(count):
+        os.rename(staging / f"{n}.json", station.inbox / f"{n}.json")
+
+
+@pytest.mark.e2e
+def test_the_render_worker_is_forked_from_a_copy_of_the_daemon(tmp_path: Path) -> None:
+    """`auto`: the worker's parent is a zygote forked from the daemon (the same command
+    line, no fresh interpreter and no multiprocessing resource tracker)."""
+    station = Station(tmp_path, write_config(tmp_path))
+    with running(station):
+        daemon = station.proc.pid
+        zygotes = render_processes(daemon, "ps-render-zyg")
+        assert len(zygotes) == 1, "no render zygote next to the daemon"
+        table = processes()
+        zygote = zygotes.pop()
+        assert table[zygote][0] == daemon
+        assert table[zygote][2] == table[daemon][2], "the zygote is not a fork of the daemon"
+        backlog(station, 40, 60_000)
+        workers = wait_for(lambda: worker_pids(daemon), what="a render worker")
+        assert all(processes()[pid][0] == zygote for pid in workers)
+        wait_for(lambda: len(list(station.printed.glob("*.pdf"))) == 40, timeout=60,
+                 what="all printed")
+        helpers = {pid for pid, (ppid, _, cmd) in processes().items()
+                   if ppid == daemon and b"resource_tracker" in cmd}
+        assert not helpers, "a multiprocessing resource tracker runs"
+
+
+def test_off_never_starts_a_render_process() -> None:
+    stocks, _ = load_stocks()
+    doc = json.loads((SAMPLES / "vat-special.json").read_text("utf-8"))
+    pool = RenderPool("off")
+    try:
+        assert Ahead(pool).pool.submit((doc, stocks["vat-special"], (0.0, 0.0), "t")) is None
+        assert pool.started == 0 and pool._zygote is None
+    finally:
+        pool.close()
+
+
+@pytest.mark.e2e
+def test_off_prints_a_backlog_with_no_render_process(tmp_path: Path) -> None:
+    printers = """
+[printers.pdf]
+driver = "directory"
+path = "printed"
+stocks = ["vat-special", "vat-ordinary", "vat-roll-76", "einvoice"]
+
+[render]
+worker = "off"
+"""
+    station = Station(tmp_path, write_config(tmp_path, printers=printers))
+    with running(station):
+        daemon = station.proc.pid
+        backlog(station, 30, 70_000)
+        seen: set[int] = set()
+
+        def done() -> bool:
+            seen.update(render_processes(daemon) | render_processes(daemon, "ps-render-zyg"))
+            return len(list(station.printed.glob("*.pdf"))) == 30
+
+        wait_for(done, timeout=60, what="all printed")
+        assert not seen, "a render process ran with [render] worker = \"off\""
+        assert not {pid for pid, (ppid, _, _) in processes().items() if ppid == daemon}
+
+
+def test_an_idle_worker_ends_and_a_new_one_takes_the_next_backlog() -> None:
+    stocks, _ = load_stocks()
+    doc = json.loads((SAMPLES / "vat-special.json").read_text("utf-8"))
+    args = (doc, stocks["vat-special"], (0.0, 0.0), "printstation:J1")
+    pool = RenderPool()
+    try:
+        ahead = Ahead(pool)
+        ahead.want("J1", args)
+        assert ahead.take("J1", args) is not None
+        first = pool._worker.pid
+        pool._used = 0.0  # idle for long enough
+        pool.stop_if_idle()
+        wait_for(lambda: not Path(f"/proc/{first}").exists(), what="the idle worker to end")
+        ahead.want("J1", args)
+        assert ahead.take("J1", args) is not None
+        assert pool.started == 2 and pool._worker.pid != first
+    finally:
+        pool.close()

@@ -307,3 +307,42 @@ def test_only_ascii_digits_make_an_invoice_key(tmp_path: Path) -> None:
     doc = special()
     doc["lines"][0]["amount"] = "１０００.00"
     assert "schema.type" in codes(ctx, "a.json", js(doc))
+
+
+def test_the_shortcuts_of_validation_say_what_the_full_checks_say(ctx: Context) -> None:
+    """Issue 19 made validation faster by not doing work whose answer is known; each
+    shortcut is checked here at its edge against the verdict the full work gives."""
+    from pathlib import PurePath
+
+    from printstation.invoice.formats import suffix
+    from printstation.invoice.tin import tin_problem, uscc_problem
+
+    # A document is walked for lone surrogates only when it has a \u escape: an escaped
+    # backslash before "udc80" is text, a real escape anywhere (a key too) is found.
+    plain = js(special()).replace(b'"remarks": ""', b'"remarks": "\\\\udc80 \\u4e2d"')
+    assert plain != js(special()) and check_file("a.json", plain, ctx).valid
+    for where in (b'"remarks": "\\udc80"', b'"x\\udc80": 1, "remarks": ""'):
+        hostile = js(special()).replace(b'"remarks": ""', where)
+        assert codes(ctx, "a.json", hostile) == {"file.encoding"}
+    # Duplicate keys: the first key written twice is named, at any depth.
+    twice = js(special()).replace(b'"remarks": ""', b'"remarks": "", "payee": "a"')
+    found_twice = check_file("a.json", twice, ctx).file_problems
+    assert [p.code for p in found_twice] == ["parse.json"] and 'key "payee"' in found_twice[0].en
+    nested = js(special()).replace(b'"spec": "70g"', b'"spec": "70g", "unit": "x"')
+    assert 'key "unit"' in check_file("a.json", nested, ctx).file_problems[0].en
+    # A text of at most limit / 4 characters is not encoded: 4 bytes a character at most.
+    assert check_file("a.json", js(special(drawer="𠀀𠀀")), ctx).valid
+    assert ("text.too_long", "drawer") in found(ctx, "a.json", js(special(drawer="𠀀𠀀x")))
+    # A file's type by its name, as pathlib says it.
+    for name in ("a.json", "a.JSON", ".json", "a.", "a..json", "...", "", "d/a.xml", "a.b.zip"):
+        assert suffix(name) == PurePath(name).suffix, name
+    # TINs answered from the cache as when checked afresh; only 18 characters are kept.
+    for tin in ("91110108MA00AB124B", "91110108MA00AB124C", "91110108MA00AB1241"):
+        assert tin_problem(tin) == tin_problem(tin) == uscc_problem.__wrapped__(tin)
+    assert tin_problem("91110108MA00AB124B") is None
+    assert tin_problem("91110108MA00AB124C") and tin_problem("91110108MA00AB1241")
+    kept = uscc_problem.cache_info().currsize
+    for tin in ("110108MA00AB124", "abc", "9" * 100_000):
+        assert tin_problem(tin) == tin_problem(tin)
+    assert tin_problem("110108MA00AB124") is None and tin_problem("abc")
+    assert uscc_problem.cache_info().currsize == kept

@@ -70,25 +70,25 @@ def later(seconds: float, action) -> None:
 def test_a_new_event_ends_a_backoff_early(runner: SyncRunner) -> None:
     runner._honour_wait = False
     later(0.1, runner.wake)
-    assert timed(lambda: runner._sleep(30)) < 5
+    assert timed(lambda: runner._retry_sleep(30)) < 5
 
 
 def test_a_new_event_does_not_end_a_wait_head_office_asked_for(runner: SyncRunner) -> None:
     runner._honour_wait = True
     later(0.1, runner.wake)
-    assert timed(lambda: runner._sleep(1.5)) >= 1.5
+    assert timed(lambda: runner._retry_sleep(1.5)) >= 1.5
 
 
 def test_sync_now_ends_even_a_retry_after_wait(runner: SyncRunner) -> None:
     runner._honour_wait = True
     later(0.1, runner.kick)
-    assert timed(lambda: runner._sleep(30)) < 5
+    assert timed(lambda: runner._retry_sleep(30)) < 5
 
 
 def test_shutdown_raises_out_of_the_sleep(runner: SyncRunner) -> None:
     later(0.1, runner.stop)
     with pytest.raises(ShutdownRequested):
-        runner._sleep(30)
+        runner._retry_sleep(30)
 
 
 def test_waits_are_full_jitter_capped_or_retry_after(runner: SyncRunner) -> None:
