@@ -38,7 +38,9 @@ def wait_count(folder: Path, count: int, timeout: float = 120, poll: float = 0.0
     """Until `count` PDFs are in `folder`. A backlog polls less often: listing a folder of
     thousands every 0.5 ms would take a core from the thing measured."""
     deadline = time.perf_counter() + timeout
-    while sum(1 for e in os.scandir(folder) if e.name.endswith(".pdf")) < count:
+    # The directory printer makes its folder when it first prints: none yet is none printed.
+    while not folder.is_dir() or \
+            sum(1 for e in os.scandir(folder) if e.name.endswith(".pdf")) < count:
         if time.perf_counter() > deadline:
             raise TimeoutError(f"{folder}: fewer than {count} PDFs after {timeout}s")
         time.sleep(poll)
