@@ -42,7 +42,7 @@ def plan_many(journal: Journal, plans: Sequence[tuple[str, bytes]]) -> None:
     for one."""
     with journal.transaction() as c:
         for source_id, destination in plans:
-            journal._check_source(source_id, SourceState.FINISHING)
+            journal.check_source(source_id, SourceState.FINISHING)
             c.execute("UPDATE sources SET state = ?, destination = ? WHERE id = ?",
                       (SourceState.FINISHING.value, destination, source_id))
 
@@ -54,7 +54,7 @@ def finish_many(journal: Journal, done: Sequence[Finished]) -> None:
     with journal.transaction() as c:
         for item in done:
             state = SourceState.ARCHIVED if item.archived else SourceState.REJECTED
-            journal._check_source(item.source_id, state)
+            journal.check_source(item.source_id, state)
             c.execute("UPDATE sources SET state = ?, finished_at = ? WHERE id = ?",
                       (state.value, journal.now(), item.source_id))
             journal.append_event(f"file.{state.value}", item.source_id, None, item.payload)

@@ -323,19 +323,19 @@ class Journal:
         The path is kept as the filesystem's bytes: a file's name need not be UTF-8.
         """
         with self.transaction() as c:
-            self._check_source(source_id, SourceState.FINISHING)
+            self.check_source(source_id, SourceState.FINISHING)
             c.execute("UPDATE sources SET state = ?, destination = ? WHERE id = ?",
                       (SourceState.FINISHING.value, destination, source_id))
 
     def finish(self, source_id: str, archived: bool, payload: dict[str, Any]) -> None:
         state = SourceState.ARCHIVED if archived else SourceState.REJECTED
         with self.transaction() as c:
-            self._check_source(source_id, state)
+            self.check_source(source_id, state)
             c.execute("UPDATE sources SET state = ?, finished_at = ? WHERE id = ?",
                       (state.value, self.now(), source_id))
             self.append_event(f"file.{state.value}", source_id, None, payload)
 
-    def _check_source(self, source_id: str, new: SourceState) -> None:
+    def check_source(self, source_id: str, new: SourceState) -> None:
         """Refuse a move of a file that its lifecycle lacks; call inside `transaction()`."""
         row = self.conn.execute("SELECT state FROM sources WHERE id = ?", (source_id,)).fetchone()
         if row is None:

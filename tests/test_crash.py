@@ -8,7 +8,6 @@ print restores to a sound journal.
 
 from __future__ import annotations
 
-import collections
 import shutil
 import sqlite3
 import subprocess
@@ -18,7 +17,15 @@ from pathlib import Path
 import pytest
 
 from printstation.harness.docs import js, special
-from printstation.harness.kit import EXE, Station, drop_by_rename, wait_for, write_config
+from printstation.harness.kit import (
+    EXE,
+    Station,
+    drop_by_rename,
+    printed_counts,
+    settled_all,
+    wait_for,
+    write_config,
+)
 from printstation.spool import connect, verify_chain
 
 pytestmark = pytest.mark.e2e
@@ -36,17 +43,6 @@ def drops() -> dict[str, bytes]:
             "v2.json": js(special(number="00110002"))}
 
 
-def printed_counts(station: Station) -> collections.Counter:
-    return collections.Counter(p.name.rsplit("-", 1)[1].removesuffix(".pdf")
-                               for p in station.printed.glob("*.pdf"))
-
-
-def settled(station: Station, names: list[str]) -> bool:
-    jobs = station.jobs()
-    return all(station.result(n) for n in names) and all(
-        j["state"] in ("printed", "rejected", "failed", "cancelled") for j in jobs)
-
-
 @pytest.mark.parametrize("point", [p for p in POINTS if p not in BATCH_POINTS])
 def test_sigkill_at_each_point_then_restart(station: Station, point: str) -> None:
     station.start(env={"PRINTSTATION_CRASH_AT": point})
@@ -56,7 +52,7 @@ def test_sigkill_at_each_point_then_restart(station: Station, point: str) -> Non
     wait_for(lambda: station.proc.poll() is not None, timeout=15, what=f"the crash at {point}")
     assert station.proc.returncode == -9
     station.start()
-    wait_for(lambda: settled(station, list(files)), timeout=20, what="everything settled")
+    wait_for(lambda: settled_all(station, list(files)), timeout=20, what="everything settled")
     # Each valid invoice printed exactly once; the bad file rejected with its report.
     assert printed_counts(station) == {"00110001": 1, "00110002": 1}
     archived = {p.name.split("--", 1)[1]: p.read_bytes() for p in station.archived()}
@@ -89,7 +85,7 @@ def test_sigkill_in_the_middle_of_a_batch_of_20_files(station: Station, point: s
     wait_for(lambda: station.proc.poll() is not None, timeout=15, what=f"the crash at {point}")
     assert station.proc.returncode == -9
     station.start()
-    wait_for(lambda: settled(station, list(files)), timeout=30, what="everything settled")
+    wait_for(lambda: settled_all(station, list(files)), timeout=30, what="everything settled")
     # Claimed files the crash left without a journal row were each adopted at start:
     # several after a batch's claims (the first batch may be of one file only).
     events = connect(station.data / "journal.db", readonly=True).execute(

@@ -11,7 +11,6 @@ invoice printed once, and each file has one result file (none under a second nam
 
 from __future__ import annotations
 
-import collections
 import os
 import subprocess
 from pathlib import Path
@@ -19,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from printstation.harness.docs import js, special
-from printstation.harness.kit import EXE, Station, drop_by_rename, wait_for
+from printstation.harness.kit import (
+    EXE,
+    Station,
+    drop_by_rename,
+    printed_counts,
+    settled_all,
+    wait_for,
+)
 from printstation.spool import connect, verify_chain
 
 pytestmark = pytest.mark.e2e
@@ -34,18 +40,6 @@ def drops() -> dict[str, bytes]:
     files["mixed.json"] = js({"invoices": [special(number=VALID[3]),
                                            special(number="00130010", total="1.00")]})
     return files
-
-
-# Copied from tests/test_crash.py (owned by another suite).
-def printed_counts(station: Station) -> collections.Counter:
-    return collections.Counter(p.name.rsplit("-", 1)[1].removesuffix(".pdf")
-                               for p in station.printed.glob("*.pdf"))
-
-
-def settled(station: Station, names: list[str]) -> bool:
-    jobs = station.jobs()
-    return all(station.result(n) for n in names) and all(
-        j["state"] in ("printed", "rejected", "failed", "cancelled") for j in jobs)
 
 
 def sources(station: Station, state: str) -> dict[str, bytes | None]:
@@ -129,7 +123,7 @@ def test_sigkill_between_a_batch_of_moves_and_its_commit(station: Station, point
     if point == "after_finish_results":
         assert all(station.result(name) for name in files)
     station.start()
-    wait_for(lambda: settled(station, list(files)) and not unfinished(station),
+    wait_for(lambda: settled_all(station, list(files)) and not unfinished(station),
              what="everything finished")
     check_promises(station, files)
     station.stop()
@@ -154,7 +148,7 @@ def test_sigkill_mid_batch_of_rejections_resumes_the_journaled_moves(
     assert len(moved) == (1 if point == "after_move" else len(files))
     assert set(sources(station, "finishing")) == set(files)
     station.start()
-    wait_for(lambda: settled(station, list(files)) and not unfinished(station),
+    wait_for(lambda: settled_all(station, list(files)) and not unfinished(station),
              what="everything finished")
     for name, data in files.items():
         # Each at the very name journaled before the crash, once.

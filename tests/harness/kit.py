@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -200,3 +201,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def printed_counts(station: Station) -> collections.Counter:
+    """How many pages the directory printer wrote for each invoice number."""
+    return collections.Counter(p.name.rsplit("-", 1)[1].removesuffix(".pdf")
+                               for p in station.printed.glob("*.pdf"))
+
+
+def settled_all(station: Station, names: list[str]) -> bool:
+    """Every file named has its result file and every job is in a final state."""
+    jobs = station.jobs()
+    return all(station.result(n) for n in names) and all(
+        j["state"] in ("printed", "rejected", "failed", "cancelled") for j in jobs)
