@@ -25,6 +25,7 @@ from printstation.harness.users import (
     Users,
     UserStation,
     as_user,
+    user_python,
     user_station,
 )
 
@@ -301,3 +302,27 @@ def test_a_file_the_daemon_may_not_read_is_rejected_in_words(station: UserStatio
     assert not list((station.data / "spool").iterdir())
     station.stop()
     station.start()  # and the next start is not troubled by it
+
+
+def test_a_clerk_may_wake_the_daemon_and_an_outsider_may_not(station: UserStation) -> None:
+    """The `wake` request a CLI sends after writing the journal itself (daemon/control.py
+    `poke`), as the real users: the daemon runs as `printstation`; a clerk's is answered,
+    an outsider's refused with the permission exit (77)."""
+    station.start()
+    drop(station, "a.json", "00085001")
+    settled(station, "a.json")
+    ask = ("import sys\nfrom pathlib import Path\nfrom printstation.config import load_config\n"
+           "from printstation.daemon import control\n"
+           "print(control.ask(load_config(Path(sys.argv[1])).settings, 'wake').exit)\n")
+    exits = {}
+    for user in (CLERK, OUTSIDER):
+        entry = pwd.getpwnam(user)
+        done = subprocess.run(
+            [user_python(), "-c", ask, str(station.config)], capture_output=True, text=True,
+            timeout=60, user=entry.pw_uid, group=entry.pw_gid,
+            extra_groups=os.getgrouplist(user, entry.pw_gid), cwd="/",
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/"})
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        exits[user] = int(done.stdout.strip())
+    assert exits == {CLERK: 0, OUTSIDER: 77}
+    assert station.proc.poll() is None
