@@ -275,12 +275,14 @@ class Soak:
         def quiet() -> bool:
             with open_journal(self.station) as conn:
                 # A file stays in the spool while a job of it is `uncertain`: it waits for
-                # an operator's `resolve`, which the soak does not give.
+                # an operator's `resolve`, which the soak does not give. Any other file not
+                # yet archived or rejected is still moving, even when all its jobs are
+                # final: the finisher settles ready files in batches, a little after the
+                # last job ends, and a stop before that leaves them for the next start.
                 open_sources = conn.execute(
-                    "SELECT count(*) FROM sources s WHERE state NOT IN ('archived', 'rejected')"
-                    " AND EXISTS (SELECT 1 FROM jobs j WHERE j.source_id = s.id AND j.state"
-                    " NOT IN ('printed', 'rejected', 'failed', 'cancelled', 'uncertain'))"
-                ).fetchone()[0]
+                    "SELECT count(*) FROM sources s WHERE state NOT IN ('archived',"
+                    " 'rejected', 'none') AND NOT EXISTS (SELECT 1 FROM jobs j"
+                    " WHERE j.source_id = s.id AND j.state = 'uncertain')").fetchone()[0]
                 moving = conn.execute(
                     "SELECT count(*) FROM jobs WHERE state NOT IN ('printed', 'rejected',"
                     " 'failed', 'cancelled', 'uncertain')").fetchone()[0]

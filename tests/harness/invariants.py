@@ -215,8 +215,10 @@ def _check_files(station: Station, drops: list[Drop], jobs: dict[str, sqlite3.Ro
             waiting = [j for j in jobs.values() if j["source_id"] == row["id"]
                        and j["state"] not in FINAL]
             if not waiting or any(j["state"] != "uncertain" for j in waiting):
-                states = [j["state"] for j in waiting]
-                v.append(f"{drop.name[:60]!r}: still open, jobs {states}")
+                # Every job of the file, final ones too: a file whose jobs all ended
+                # but which was never finished is a finisher's fault, not a printer's.
+                states = [j["state"] for j in jobs.values() if j["source_id"] == row["id"]]
+                v.append(f"{drop.name[:60]!r}: still {row['state']}, jobs {states}")
             elif _sha256(spool.path(row["spool_name"])) != drop.sha256:
                 v.append(f"{drop.name[:60]!r}: spooled copy differs")
             continue
