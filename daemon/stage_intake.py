@@ -23,9 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
+from watchdog.observers.api import BaseObserver
 
 from printstation.base import logs
 from printstation.base.durable import disk_full, remove_stale_temps
@@ -44,6 +42,7 @@ from .intake_files import (
     signature,
     test_source_ids,
 )
+from .intake_watch import watch
 from .runner import JournalRunner
 
 __all__ = ["IntakeRunner", "complete_by_content", "file_digest", "ignored"]
@@ -59,16 +58,6 @@ class _Candidate:
     signature: tuple[int, int, int]
     since: float
     complete: bool | None = None
-
-
-class _Hints(FileSystemEventHandler):
-    def __init__(self, on_name: Callable[[str], None]):
-        self.on_name = on_name
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            if path:
-                self.on_name(os.path.basename(os.fsdecode(path)))
 
 
 class IntakeRunner(JournalRunner):
@@ -97,7 +86,7 @@ class IntakeRunner(JournalRunner):
         self._next_rescan = 0.0
         # What holds the intake, for `status`: "disk" and "drop" -> a sentence.
         self.problems: dict[str, str] = {}
-        self.observer: Observer | PollingObserver | None = None
+        self.observer: BaseObserver | None = None
 
     @property
     def problem(self) -> str | None:
@@ -108,10 +97,8 @@ class IntakeRunner(JournalRunner):
     def setup(self) -> None:
         super().setup()
         self.clean_up()
-        polling = self.ctx.settings.intake.observer == "polling"
-        self.observer = PollingObserver(timeout=1) if polling else Observer()
-        self.observer.schedule(_Hints(self._hint), str(self.drop), recursive=False)
-        self.observer.start()
+        self.observer = watch(self.drop, self._hint,
+                              polling=self.ctx.settings.intake.observer == "polling")
 
     def teardown(self) -> None:
         if self.observer is not None:

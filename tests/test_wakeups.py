@@ -9,6 +9,7 @@ acted on within a second.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -129,6 +130,42 @@ def test_an_idle_daemon_does_not_come_round_every_second(tmp_path: Path) -> None
         code, took = station.stop()
         # The control socket sleeps in select without a timeout: a stop still ends it.
         assert code == 0 and took < 5
+
+
+@pytest.mark.e2e
+def test_the_drop_folder_watcher_wakes_for_arrivals_not_for_readers(tmp_path: Path) -> None:
+    """With the rescan an hour away only the watcher's events bring files in: a file
+    renamed in and one written in place (with a pause mid-write) are both taken at once.
+    Someone listing the folder or reading a file in it (opens and closes that write
+    nothing, as the intake's own rescans make) wakes none of the intake's threads."""
+    station = Station(tmp_path, write_config(tmp_path, **QUIET))
+    with running(station):
+        assert station.proc is not None
+        printed_one(station, "renamed.json", "00084001")
+        with open(station.inbox / "in-place.json", "wb") as out:
+            data = js(invoice("00084002"))
+            out.write(data[:40])
+            out.flush()
+            time.sleep(0.05)  # well within settle_ms: a writer still at work
+            out.write(data[40:])
+        wait_for(lambda: (station.result("in-place.json") or {}).get("state") == "printed",
+                 timeout=5.0, what="a file written in place taken without a rescan")
+        time.sleep(1.5)
+        # A hidden name: the intake leaves it alone.
+        (station.inbox / ".readme").write_text("drop invoices here")
+        time.sleep(1.0)
+        before = wakeups(station.proc.pid)
+        for _ in range(200):
+            os.listdir(station.inbox)
+            with open(station.inbox / ".readme", "rb") as reader:
+                reader.read()
+        time.sleep(0.5)
+        after = wakeups(station.proc.pid)
+        woke = sum(after[tid][1] - before.get(tid, (name, 0))[1]
+                   for tid, (name, _) in after.items() if name == "intake")
+        # Each look used to wake the watcher's threads (25 switches for these 400 opens,
+        # the watcher gathering events as they come); now none.
+        assert woke < 8, woke
 
 
 @pytest.mark.e2e
