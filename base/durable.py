@@ -6,10 +6,8 @@ the last step).
 
 Files we hand to people (rejected files, their reports, result files) are never put over
 an existing name: `rename_new` refuses to replace (renameat2 RENAME_NOREPLACE, or a hard
-link, which fails on an existing name), and `free_name` / `create_new` pick another name.
-Names are measured in the bytes the filesystem counts (NAME_MAX, 255 on Linux), and a name
-too long is shortened with a short hash of the whole name, so two long names that start
-alike stay two names.
+link, which fails on an existing name), and `create_new` (and base/filenames.py's
+`free_name`) pick another name.
 """
 
 from __future__ import annotations
@@ -17,14 +15,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
-import hashlib
 import os
 import secrets
 import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-NAME_MAX = 255
 # Every temporary name we make starts so; `remove_stale_temps` removes nothing else.
 TEMP_PREFIX = ".printstation-"
 _CHUNK = 1 << 20
@@ -75,31 +71,44 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_files(paths: Iterable[Path]) -> None:
+    """Put each file that exists on disk (the pages a batch's printer left unsynced)."""
+    for path in paths:
+        try:
+            fsync_file(path)
+        except FileNotFoundError:
+            continue
+
+
 def replace_file(src: Path, dst: Path) -> None:
     """Rename `src` over `dst` in one folder, durably: the new name survives a power loss."""
     os.replace(src, dst)
     fsync_dir(dst.parent)
 
 
-def _write_temp(folder: Path, data: bytes, mode: int) -> Path:
-    """`data` in a new temporary file in `folder`, on disk; removed again if that fails."""
+def _write_temp(folder: Path, data: bytes, mode: int, sync: bool = True) -> Path:
+    """`data` in a new temporary file in `folder`, on disk (unless not `sync`); removed
+    again if that fails."""
     tmp = folder / _temp_name("tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644, sync_dir: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, sync_dir: bool = True,
+                 sync_data: bool = True) -> None:
     """Replace `path` with `data`: readers see the old or the new file, never half. With
-    `sync_dir=False` the bytes are on disk but the name may not be: the caller syncs."""
-    tmp = _write_temp(path.parent, data, mode)
+    `sync_dir=False` the bytes are on disk but the name may not be, with `sync_data=False`
+    not the bytes either (a process crash loses neither): the caller syncs them."""
+    tmp = _write_temp(path.parent, data, mode, sync_data)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -303,60 +312,6 @@ def create_new(names: Iterable[Path], data: bytes, ours: Callable[[Path], bool],
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     raise FileExistsError(errno.EEXIST, "no free name")
-
-
-def _split_ext(raw: bytes) -> tuple[bytes, bytes]:
-    """(stem, extension with its dot); a long or missing extension counts as stem."""
-    stem, dot, ext = raw.rpartition(b".")
-    if not dot or not stem or len(ext) > 16:
-        return raw, b""
-    return stem, b"." + ext
-
-
-def _cut(raw: bytes, size: int) -> bytes:
-    """The first `size` bytes of `raw`, never splitting a UTF-8 character."""
-    size = max(size, 0)
-    while 0 < size < len(raw) and raw[size] & 0xC0 == 0x80:
-        size -= 1
-    return raw[:size]
-
-
-def fit_name(name: str, suffix: str = "", limit: int = NAME_MAX, tag: str = "") -> str:
-    """`name` with `.tag` before its extension, then `suffix`, in at most `limit` bytes.
-
-    A name too long keeps its extension, the tag and the suffix; its stem is cut (on a
-    character boundary) and marked `~` and 8 hex digits of the sha256 of the whole name,
-    so that names which only differ past the cut stay different. Works on the bytes the
-    filesystem sees, so names that are not UTF-8 (surrogate-escaped by Python) survive
-    unchanged when they fit.
-    """
-    raw, tail = os.fsencode(name), os.fsencode(suffix)
-    stem, ext = _split_ext(raw)
-    mark = b"." + os.fsencode(tag) if tag else b""
-    if len(stem) + len(mark) + len(ext) + len(tail) <= limit:
-        return os.fsdecode(stem + mark + ext + tail)
-    digest = b"~" + hashlib.sha256(raw).hexdigest()[:8].encode()
-    room = limit - len(digest) - len(mark) - len(ext) - len(tail)
-    return os.fsdecode(_cut(stem, room) + digest + mark + ext + tail)
-
-
-def free_name(folder: Path, name: str, tag: str, companions: Iterable[str] = (),
-              taken: Callable[[Path], bool] = lambda path: False) -> Path:
-    """`folder/name`, or with `.tag` (then `.tag-2`, …) before the extension when taken.
-
-    A name is taken when it exists, when one of its `companions` (`name + suffix`, e.g.
-    the `.error.txt` report that will go beside it) exists, or when `taken` says so.
-    """
-    suffixes = tuple(companions)
-    count = 0
-    while True:
-        mark = "" if count == 0 else tag if count == 1 else f"{tag}-{count}"
-        candidate = folder / fit_name(name, tag=mark)
-        busy = os.path.lexists(candidate) or taken(candidate) or any(
-            os.path.lexists(folder / fit_name(candidate.name, s)) for s in suffixes)
-        if not busy:
-            return candidate
-        count += 1
 
 
 def remove_stale_temps(folder: Path, recursive: bool = False) -> list[Path]:

@@ -33,13 +33,13 @@ from printstation.base import logs
 from printstation.base.durable import (
     create_new,
     disk_full,
-    fit_name,
-    free_name,
     fsync_dir,
     fsync_dirs,
+    fsync_files,
     move_file,
     same_file,
 )
+from printstation.base.filenames import fit_name, free_name
 from printstation.spool import display_name, finishing, sources
 
 from .crash import crash_point
@@ -214,13 +214,16 @@ class FinishRunner(JournalRunner):
             crash_point("after_plan_finish")
         batch = self._each(batch, self._place)
         # The moves' names (and the reports', and the archived pages' the print stage
-        # left unsynced in the archive folder) on disk, each folder once for the batch,
-        # before the result files tell anyone and before the journal says finished.
+        # left unsynced in the archive folder, bytes and names) on disk, each folder once
+        # for the batch, before the result files tell anyone and before the journal says
+        # finished.
+        pages = [self.ctx.spool.archive_dir(item.source["claimed_at"]) / f"{j['id']}.pdf"
+                 for item in batch for j in item.jobs if j["cups_job_id"] is not None]
         folders = {self.ctx.spool.root} | {item.destination.parent for item in batch}
         folders |= {item.report_dir for item in batch if item.report_dir is not None}
-        folders |= {self.ctx.spool.archive_dir(item.source["claimed_at"]) for item in batch
-                    if any(j["cups_job_id"] is not None for j in item.jobs)}
-        if not batch or not self._all(batch, lambda: fsync_dirs(folders)):
+        folders |= {page.parent for page in pages}
+        if not batch or not self._all(
+                batch, lambda: (fsync_files(pages), fsync_dirs(folders))):
             return
         crash_point("after_finish_moves")
         batch = self._each(batch, self._write_result)

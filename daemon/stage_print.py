@@ -18,7 +18,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from decimal import Decimal
 
 from printstation.base import logs
 from printstation.base.durable import atomic_write
@@ -32,21 +31,20 @@ from printstation.drivers import (
     make_driver,
 )
 from printstation.drivers.base import JobRefused, PrinterUnavailable
-from printstation.invoice import problem
 from printstation.spool import State, paper, queries
 
-from . import offline
 from . import print_failures as failures
 from .asis_print import asis_of
 from .context import Context
 from .crash import crash_point
 from .pictures import job_document, render_args
 from .prerender import AHEAD, Ahead, Args, RenderPool
+from .print_holds import HoldsMixin
 from .printer_health import DEVICE_CHECK_S, TroubleLog, printer_nap
 from .runner import JournalRunner
 
 
-class PrintRunner(JournalRunner):
+class PrintRunner(HoldsMixin, JournalRunner):
     def __init__(self, ctx: Context, printer: PrinterSettings, on_done: Callable[[], None],
                  pool: RenderPool | None = None):
         super().__init__(ctx)
@@ -145,10 +143,20 @@ class PrintRunner(JournalRunner):
                 self.ahead.pool.stop_if_idle()
             return self.release_offline_holds() or self.release_paper_holds() or progressed
         self.render_ahead(upcoming)
-        self.submit(upcoming[0])
-        if later:
-            for job in submitted:
+        # In a backlog (with room for two jobs in the printer) a released job is settled
+        # in the commit that submits the next one: one commit a job, not two. A lone job
+        # is neither kept waiting for the printer's answer about the one before (a CUPS
+        # request) nor left unsettled after its release.
+        backlog = len(upcoming) > 1 and self.printer.in_flight > 1
+        earlier = submitted if later else []
+        settled, fresh = self.submit(upcoming[0], settle=earlier if backlog else [])
+        # In the order they went: the jobs released before, then a lone job itself (in a
+        # backlog the next pass, or the next job's commit, settles it).
+        for job in earlier:
+            if job["id"] not in settled:
                 self.track_one(job)
+        if fresh is not None and not backlog:
+            self.track_one(fresh)
         return True
 
     def nap_s(self) -> float:
@@ -198,11 +206,12 @@ class PrintRunner(JournalRunner):
 
     def archive_render(self, job: sqlite3.Row, pdf: bytes) -> None:
         """Keep the exact page that went to the printer, beside its source in the archive:
-        its bytes on disk before `submitted`, its name once the finisher syncs the folder
-        for a batch (DURABILITY.md, "Printer"); a reprint's (no file to finish) here."""
+        written before `submitted`, its bytes and its name on disk once the finisher syncs
+        them for a batch (DURABILITY.md, "Printer"); a reprint's (no file to finish) here."""
         claimed = queries.source_claimed_at(self.journal.conn, job["source_id"])
+        reprint = job["reprint_of"] is not None
         atomic_write(self.ctx.spool.archive_dir(claimed) / f"{job['id']}.pdf", pdf,
-                     sync_dir=job["reprint_of"] is not None)
+                     sync_dir=reprint, sync_data=reprint)
 
     def document(self, job: sqlite3.Row, doc: dict) -> tuple[bytes, str, tuple[float, float]]:
         """The PDF to print, its stock and the offset used: rendered, or as it looks (the
@@ -211,73 +220,21 @@ class PrintRunner(JournalRunner):
                             lambda: self.ctx.spool.path(job["spool_name"]).read_bytes(),
                             self.ahead.take if self.ahead is not None else None)
 
-    def sheet_for(self, doc: dict) -> paper.Sheet | str | None:
-        """The numbered sheet this job will use, None when the ledger is off for it, or the
-        reason it must wait (as its `paper.mismatch` detail)."""
-        mode = self.printer.paper_check
-        stock = self.ctx.stocks.get(doc.get("kind", "einvoice"))
-        if mode == "off" or asis_of(doc) is not None or stock is None or stock.plain_paper:
-            return None
-        sheet = paper.next_free(self.journal.conn, self.printer.name, stock.name)
-        invoice = paper.Sheet(doc.get("code", ""), doc["number"])
-        if sheet is not None and (mode == "assign" or (
-                sheet.number == invoice.number and sheet.code in ("", invoice.code))):
-            return sheet
-        detail = problem("paper.mismatch", "number", printer=self.printer.name,
-                         stock=stock.name, sheet=str(sheet) if sheet else "（无 / none）",
-                         invoice=str(invoice))
-        return json.dumps([detail.to_dict()], ensure_ascii=False)
-
-    def release_paper_holds(self) -> bool:
-        """Jobs held for paper go back to the queue once their sheet is next."""
-        held = queries.held_for(self.journal.conn, self.printer.name, "paper.mismatch")
-        for job in held:
-            sheet = self.sheet_for(json.loads(job["invoice_json"]))
-            if isinstance(sheet, paper.Sheet):
-                with self.journal.transaction():
-                    self.journal.transition(job["id"], State.QUEUED, None,
-                                            payload={"sheet": str(sheet), "auto": True})
-                logs.info("job.queued", job=job["id"], invoice=job["invoice_key"],
-                          printer=self.printer.name, sheet=str(sheet))
-                return True
-        return False
-
-    def offline_refusal(self, doc: dict) -> str | None:
-        """Why the offline budget stops this invoice, as its `offline.limit` detail."""
-        return offline.refusal_errors(self.journal.conn, self.ctx.settings, self.ctx.clock(),
-                                      Decimal(doc.get("total") or "0"))
-
-    def release_offline_holds(self) -> bool:
-        """The oldest job held for the offline limit goes back once the budget allows."""
-        held = queries.held_for(self.journal.conn, self.printer.name, "offline.limit", 1)
-        job = held[0] if held else None
-        if job is None or self.offline_refusal(json.loads(job["invoice_json"])):
-            return False
-        with self.journal.transaction():
-            self.journal.transition(job["id"], State.QUEUED, None, payload={"auto": True})
-        logs.info("job.queued", job=job["id"], invoice=job["invoice_key"],
-                  printer=self.printer.name, after="offline.limit")
-        return True
-
-    def hold(self, job: sqlite3.Row, reason: str, errors: str) -> None:
-        """Hold a job the printer cannot take yet; `errors` is its problems as JSON."""
-        with self.journal.transaction():
-            self.journal.transition(job["id"], State.HELD, reason, errors=errors)
-        logs.warning("job.held", job=job["id"], invoice=job["invoice_key"],
-                     printer=self.printer.name, reason=reason,
-                     detail=json.loads(errors)[0]["en"])
-
-    def submit(self, job: sqlite3.Row) -> None:
+    def submit(self, job: sqlite3.Row,
+               settle: list[sqlite3.Row]) -> tuple[set[str], sqlite3.Row | None]:
+        """Render, create held, commit `submitted`, release. The jobs of `settle`, released
+        earlier, that the printer has finished are marked printed in the same commit.
+        Returns their ids, and the job as released (None when it was not)."""
         assert self.driver is not None
         doc = json.loads(job["invoice_json"])  # parsed once for the whole submit
         refusal = self.offline_refusal(doc)
         if refusal is not None:
             self.hold(job, "offline.limit", refusal)
-            return
+            return set(), None
         sheet = self.sheet_for(doc)
         if isinstance(sheet, str):
             self.hold(job, "paper.mismatch", sheet)
-            return
+            return set(), None
         title = job["invoice_key"] or job["source_name"]
         try:
             pdf, stock, offset = self.document(job, doc)
@@ -289,7 +246,7 @@ class PrintRunner(JournalRunner):
             field = str(exc).split(":", 1)[0] if isinstance(exc, TextDoesNotFit) else ""
             failures.hold(self.journal, job, self.printer.name, "render.failed",
                           failures.describe(exc), field)
-            return
+            return set(), None
         external_id = None
         if job["source_seq"] <= self.known_before or job["id"] in self.tried:
             external_id = self.driver.find(job["id"])
@@ -305,18 +262,21 @@ class PrintRunner(JournalRunner):
             except JobRefused as exc:
                 failures.hold(self.journal, job, self.printer.name, "printer.refused",
                               failures.describe(exc))
-                return
+                return set(), None
             except Exception as exc:
                 # This job's failure that may pass, or a driver bug: tried again later,
                 # so that it cannot block the jobs behind it.
                 failures.defer(self.journal, job, self.printer, failures.describe(exc),
                                job["attempts"] + 1)
-                return
+                return set(), None
         crash_point("after_create_held")
         pdf_sha256 = hashlib.sha256(pdf).hexdigest()
         # Kept for every job, a placed PDF too: the page as printed, not as it came.
         self.archive_render(job, pdf)
+        done = self.completed(settle)
         with self.journal.transaction() as c:
+            for earlier in done:
+                self.journal.record_printed(earlier["id"])
             self.journal.transition(
                 job["id"], State.SUBMITTED, cups_job_id=external_id,
                 attempts=job["attempts"] + 1, errors=None, next_attempt_at=None,
@@ -328,14 +288,17 @@ class PrintRunner(JournalRunner):
             if sheet is not None:
                 paper.reserve(c, sheet, stock, job["id"], self.journal.now())
         self.tried.discard(job["id"])
+        for earlier in done:
+            self.printed(earlier)
         crash_point("after_submitted")
         logs.info("job.submitted", job=job["id"], invoice=job["invoice_key"],
                   printer=self.printer.name, external_id=external_id)
         refreshed = queries.job(self.journal.conn, job["id"])
+        settled = {j["id"] for j in done}
         if not self.release(refreshed):
-            return
+            return settled, None
         crash_point("after_release")
-        self.track_one(refreshed)
+        return settled, refreshed
 
     def release(self, job: sqlite3.Row) -> bool:
         """Release a submitted job's held printer job; False when it was not released (the
@@ -352,6 +315,27 @@ class PrintRunner(JournalRunner):
                 # Deferred: the next try looks its held job up, in case the cancel failed.
                 self.tried.add(job["id"])
             return False
+
+    def completed(self, jobs: list[sqlite3.Row]) -> list[sqlite3.Row]:
+        """Of `jobs` (released by this run), those the printer has finished. A job whose
+        answer is anything else, or an error, is left to `track_one`."""
+        assert self.driver is not None
+        done = []
+        for job in jobs:
+            try:
+                if self.driver.status(job["cups_job_id"], job["id"]) is JobStatus.COMPLETED:
+                    done.append(job)
+            except Exception:
+                pass
+        return done
+
+    def printed(self, job: sqlite3.Row) -> None:
+        """After the commit that marked `job` printed."""
+        crash_point("after_printed")
+        self.troubles.pop(job["id"], None)
+        logs.info("job.printed", job=job["id"], invoice=job["invoice_key"],
+                  printer=self.printer.name)
+        self.on_done()
 
     def track_one(self, job: sqlite3.Row) -> bool:
         """`track`, with one job's odd answer kept from stopping the others'."""
@@ -381,10 +365,7 @@ class PrintRunner(JournalRunner):
             status = self.driver.status(external_id, job["id"])
         if status is JobStatus.COMPLETED:
             self.journal.mark_printed(job["id"])
-            crash_point("after_printed")
-            logs.info("job.printed", job=job["id"], invoice=job["invoice_key"],
-                      printer=self.printer.name)
-            self.on_done()
+            self.printed(job)
             return True
         if status in (JobStatus.UNKNOWN, JobStatus.FAILED):
             # The printer no longer knows a job we handed it, or cancelled or aborted it:

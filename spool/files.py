@@ -20,12 +20,12 @@ from pathlib import Path
 
 from printstation.base.durable import (
     copy_new,
-    fit_name,
     fsync_dir,
     remove_stale_temps,
     rename_new,
     same_file,
 )
+from printstation.base.filenames import fit_name
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 ID_RANDOM_CHARS = 10  # 50 random bits

@@ -255,38 +255,44 @@ class Journal:
     def mark_printed(self, job_id: str, payload: dict[str, Any] | None = None) -> None:
         """The printer confirmed the job (or an operator did): in one transaction the job is
         printed, the invoice marked used, and the sheet it was given marked used."""
+        with self.transaction():
+            self.record_printed(job_id, payload)
+
+    def record_printed(self, job_id: str, payload: dict[str, Any] | None = None) -> None:
+        """`mark_printed` inside a transaction the caller holds: a printer in a backlog
+        settles the job before in the commit that submits the next (DURABILITY.md)."""
         now = self.now()
-        with self.transaction() as c:
-            job = c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            record = invoice_record(json.loads(job["invoice_json"]))
-            # The total rides on the event: head office sees the amount, and the offline
-            # budget (unacknowledged printed totals) is summed from the outbox alone. So
-            # do the invoice's number, date and buyer: head office's invoice search and
-            # finance's export are built from the events alone.
-            total = {"total": record["total"]} if record and record["total"] else {}
-            if record is not None:
-                total["invoice"] = {name: record[name] for name in PRINTED_FIELDS}
-            self.transition(job_id, State.PRINTED, payload={**(payload or {}), **total})
-            paper.settle(c, job_id, SheetState.USED, job["invoice_key"], None, now)
-            if record is None:
-                return  # a PDF whose number could not be read: known by its bytes only
-            # An invoice printed before (a reprint) is printed again: a move of its own.
-            old = c.execute("SELECT state FROM invoices WHERE key = ?", (record["key"],)).fetchone()
-            if old is not None:
-                INVOICE.check(record["key"], old["state"], InvoiceState.PRINTED)
-            c.execute(
-                "INSERT INTO invoices (key, code, number, kind, date, buyer_name, buyer_tin,"
-                " total_amount, total_tax, total, state, printed_at, print_count, job_id,"
-                " paper_code, paper_number)"
-                " VALUES (:key, :code, :number, :kind, :date, :buyer_name, :buyer_tin,"
-                " :total_amount, :total_tax, :total, :state, :now, 1, :job, :paper_code,"
-                " :paper_number)"
-                " ON CONFLICT(key) DO UPDATE SET state = excluded.state,"
-                " printed_at = excluded.printed_at, print_count = print_count + 1,"
-                " job_id = excluded.job_id, paper_code = excluded.paper_code,"
-                " paper_number = excluded.paper_number",
-                {**record, "state": InvoiceState.PRINTED.value, "now": now, "job": job_id,
-                 "paper_code": job["paper_code"], "paper_number": job["paper_number"]})
+        c = self.conn
+        job = c.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        record = invoice_record(json.loads(job["invoice_json"]))
+        # The total rides on the event: head office sees the amount, and the offline
+        # budget (unacknowledged printed totals) is summed from the outbox alone. So
+        # do the invoice's number, date and buyer: head office's invoice search and
+        # finance's export are built from the events alone.
+        total = {"total": record["total"]} if record and record["total"] else {}
+        if record is not None:
+            total["invoice"] = {name: record[name] for name in PRINTED_FIELDS}
+        self.transition(job_id, State.PRINTED, payload={**(payload or {}), **total})
+        paper.settle(c, job_id, SheetState.USED, job["invoice_key"], None, now)
+        if record is None:
+            return  # a PDF whose number could not be read: known by its bytes only
+        # An invoice printed before (a reprint) is printed again: a move of its own.
+        old = c.execute("SELECT state FROM invoices WHERE key = ?", (record["key"],)).fetchone()
+        if old is not None:
+            INVOICE.check(record["key"], old["state"], InvoiceState.PRINTED)
+        c.execute(
+            "INSERT INTO invoices (key, code, number, kind, date, buyer_name, buyer_tin,"
+            " total_amount, total_tax, total, state, printed_at, print_count, job_id,"
+            " paper_code, paper_number)"
+            " VALUES (:key, :code, :number, :kind, :date, :buyer_name, :buyer_tin,"
+            " :total_amount, :total_tax, :total, :state, :now, 1, :job, :paper_code,"
+            " :paper_number)"
+            " ON CONFLICT(key) DO UPDATE SET state = excluded.state,"
+            " printed_at = excluded.printed_at, print_count = print_count + 1,"
+            " job_id = excluded.job_id, paper_code = excluded.paper_code,"
+            " paper_number = excluded.paper_number",
+            {**record, "state": InvoiceState.PRINTED.value, "now": now, "job": job_id,
+             "paper_code": job["paper_code"], "paper_number": job["paper_number"]})
 
     # -- finishing ----------------------------------------------------------------------
 

@@ -67,10 +67,12 @@ def test_sigkill_at_each_point_then_restart(station: Station, point: str) -> Non
     station.stop()
 
 
-@pytest.mark.parametrize("point", [*BATCH_POINTS, "between_link_and_unlink"])
+@pytest.mark.parametrize("point", [*BATCH_POINTS, "between_link_and_unlink", "after_printed"])
 def test_sigkill_in_the_middle_of_a_batch_of_20_files(station: Station, point: str) -> None:
     """Twenty files dropped at once are claimed and read in batches; a SIGKILL between a
-    batch's claims (or reads) and its one commit loses none and prints none twice."""
+    batch's claims (or reads) and its one commit loses none and prints none twice. In
+    the backlog the printer marks a job printed in the commit that submits the next: a
+    SIGKILL right after that commit finds the next one submitted, not yet released."""
     files = {f"m{i:02d}.json": js(special(number=f"{160000 + i:08d}")) for i in range(18)}
     files["bad.json"] = b'{"kind": '
     # The same invoice number twice: whichever batch they land in, one is a duplicate.
@@ -79,11 +81,22 @@ def test_sigkill_in_the_middle_of_a_batch_of_20_files(station: Station, point: s
     staging.mkdir(exist_ok=True)
     for name, data in files.items():
         (staging / name).write_bytes(data)
-    station.start(env={"PRINTSTATION_CRASH_AT": point})
+    # For the printer's backlog every file waits before the start, so that the first job
+    # already has others queued behind it.
+    backlog = point == "after_printed"
+    if not backlog:
+        station.start(env={"PRINTSTATION_CRASH_AT": point})
+    station.inbox.mkdir(exist_ok=True)
     for name in files:
         (staging / name).rename(station.inbox / name)
+    if backlog:
+        station.start(env={"PRINTSTATION_CRASH_AT": point})
     wait_for(lambda: station.proc.poll() is not None, timeout=15, what=f"the crash at {point}")
     assert station.proc.returncode == -9
+    if backlog:
+        states = [j["state"] for j in station.jobs()]
+        assert states.count("printed") == 1 and states.count("submitted") == 1, states
+        assert len(list(station.printed.glob("*.pdf"))) == 1  # the next one still held
     station.start()
     wait_for(lambda: settled_all(station, list(files)), timeout=30, what="everything settled")
     # Claimed files the crash left without a journal row were each adopted at start:

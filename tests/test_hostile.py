@@ -107,6 +107,6 @@ def test_daemon_rejects_the_corpus_and_stays_responsive(station: Station) -> Non
 
 
 def fit(name: str, suffix: str = "") -> str:
-    from printstation.base.durable import fit_name
+    from printstation.base.filenames import fit_name
 
     return fit_name(name, suffix)

@@ -27,14 +27,12 @@ import pytest
 
 from printstation.base import durable
 from printstation.base.durable import (
-    NAME_MAX,
     create_new,
-    fit_name,
-    free_name,
     move_file,
     remove_stale_temps,
     rename_new,
 )
+from printstation.base.filenames import NAME_MAX, fit_name, free_name
 from printstation.daemon.intake_files import complete_by_content, file_digest
 from printstation.daemon.stage_intake import IntakeRunner
 from printstation.harness.docs import js, special

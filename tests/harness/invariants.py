@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from printstation.base.durable import fit_name
+from printstation.base.filenames import fit_name
 from printstation.spool import SpoolDir
 
 from .cupsd import Cupsd
