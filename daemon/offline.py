@@ -28,6 +28,9 @@ class Budget:
     total: Decimal          # their totals, summed
     max_hours: int          # 0: no limit
     max_total: Decimal      # 0: no limit
+    # Jobs handed to a printer and not yet known printed: counted against the amount
+    # limit (they may come out before head office hears of the next), not shown as printed.
+    in_flight: Decimal = Decimal("0")
 
     def refusal(self, adding: Decimal) -> tuple[str, str] | None:
         """Why a job of total `adding` may not print now, in (Chinese, English); or None.
@@ -40,11 +43,13 @@ class Budget:
                     f"（上限 {self.max_hours} 小时）",
                     f"the oldest printed invoice head office has not acknowledged is "
                     f"{self.age_h:.1f} h old (limit {self.max_hours} h)")
-        if self.max_total and self.total + adding > self.max_total:
-            return (f"未被总部确认的已打印金额 {self.total} 加本张 {adding} "
+        if self.max_total and self.total + self.in_flight + adding > self.max_total:
+            flying_zh = f" 加打印中 {self.in_flight}" if self.in_flight else ""
+            flying_en = f" plus {self.in_flight} printing now" if self.in_flight else ""
+            return (f"未被总部确认的已打印金额 {self.total}{flying_zh} 加本张 {adding} "
                     f"超过上限 {self.max_total}",
-                    f"unacknowledged printed total {self.total} plus this invoice's {adding} "
-                    f"exceeds the limit {self.max_total}")
+                    f"unacknowledged printed total {self.total}{flying_en} plus this "
+                    f"invoice's {adding} exceeds the limit {self.max_total}")
         return None
 
     def warning(self) -> str | None:
@@ -80,7 +85,8 @@ def budget(conn: sqlite3.Connection, settings: Settings, now: dt.datetime) -> Bu
         return None
     found = outbox.unacknowledged_printed(conn)
     return Budget(found.printed, outbox.age_s(found.oldest_at, now) / 3600, found.total,
-                  limits.max_hours, limits.max_total)
+                  limits.max_hours, limits.max_total,
+                  outbox.in_flight_total(conn) if limits.max_total else Decimal("0"))
 
 
 def refusal_errors(conn: sqlite3.Connection, settings: Settings, now: dt.datetime,

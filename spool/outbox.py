@@ -179,6 +179,15 @@ def unacknowledged_printed(conn: sqlite3.Connection) -> Unacknowledged:
     return Unacknowledged(len(rows), rows[0]["at"] if rows else None, total)
 
 
+def in_flight_total(conn: sqlite3.Connection) -> Decimal:
+    """The totals of the jobs handed to a printer and not yet known printed (`submitted`):
+    whatever the printer does with them, they may come out before head office hears of
+    the next, so the offline amount budget counts them too."""
+    rows = conn.execute("SELECT invoice_json FROM jobs WHERE state = 'submitted'"
+                        " AND invoice_json IS NOT NULL").fetchall()
+    return sum((_total(json.loads(r[0])) for r in rows), Decimal("0"))
+
+
 def printed_after(conn: sqlite3.Connection, seq: int) -> list[dict[str, Any]]:
     """Printed invoices whose `job.printed` event is above `seq` (for reconcile)."""
     rows = conn.execute("SELECT seq, at, job_id, invoice_key, payload FROM events"

@@ -65,3 +65,13 @@ def test_offline_budget_share() -> None:
     assert Budget(1, 6.0, Decimal("500"), 24, Decimal("1000")).used() == 0.5
     assert Budget(1, 30.0, Decimal("10"), 24, Decimal("1000")).used() == 1.25
     assert Budget(3, 1.0, Decimal("900"), 0, Decimal("1000")).used() == 0.9
+
+
+def test_offline_amount_budget_counts_jobs_in_the_printer() -> None:
+    """A job handed to the printer and not yet known printed counts against the amount
+    limit: it may come out before head office hears of the next one."""
+    budget = Budget(1, 1.0, Decimal("400"), 0, Decimal("1000"), in_flight=Decimal("300"))
+    assert budget.refusal(Decimal("300")) is None
+    zh, en = budget.refusal(Decimal("300.01"))
+    assert "300 printing now" in en and "打印中 300" in zh
+    assert Budget(1, 1.0, Decimal("400"), 0, Decimal("1000")).refusal(Decimal("600")) is None

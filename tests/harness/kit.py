@@ -116,8 +116,11 @@ class Station:
             return conn.execute("SELECT * FROM jobs ORDER BY created_at").fetchall()
 
     def result(self, name: str) -> dict | None:
-        path = self.results / f"{name}.result.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        # Read at once, not after a look: retention may remove it in between.
+        try:
+            return json.loads((self.results / f"{name}.result.json").read_text("utf-8"))
+        except FileNotFoundError:
+            return None
 
     def archived(self) -> list[Path]:
         """Archived source files (`ID--name`); rendered pages are `renders()`."""
