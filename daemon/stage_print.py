@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from printstation.base import logs
+from printstation.base import heap, logs
 from printstation.base.durable import atomic_write
 from printstation.base.errors import Unavailable
 from printstation.config import Config, PrinterSettings
@@ -42,6 +42,10 @@ from .prerender import AHEAD, Ahead, Args, RenderPool
 from .print_holds import HoldsMixin
 from .printer_health import DEVICE_CHECK_S, TroubleLog, printer_nap
 from .runner import JournalRunner
+
+# Jobs after which a printer whose queue empties trims the heap: a backlog's end, not
+# each lone job (a trim walks the heap: about a millisecond).
+TRIM_AFTER = 32
 
 
 class PrintRunner(HoldsMixin, JournalRunner):
@@ -74,6 +78,8 @@ class PrintRunner(HoldsMixin, JournalRunner):
         self.released: set[str] = set()
         # Submitted jobs whose tracking failed, with the error (logged once each).
         self.troubles: dict[str, str] = {}
+        # Jobs submitted since the heap was last trimmed.
+        self.since_trim = 0
 
     @property
     def printer(self) -> PrinterSettings:
@@ -141,8 +147,14 @@ class PrintRunner(HoldsMixin, JournalRunner):
                 progressed = sum(self.track_one(job) for job in submitted) > 0 or progressed
             if self.ahead is not None:
                 self.ahead.pool.stop_if_idle()
+            if self.since_trim >= TRIM_AFTER:
+                # A backlog is over: the heap it used goes back to the system now, not
+                # when the render worker stops (base/heap.py).
+                self.since_trim = 0
+                heap.trim()
             return self.release_offline_holds() or self.release_paper_holds() or progressed
         self.render_ahead(upcoming)
+        self.since_trim += 1
         # In a backlog (with room for two jobs in the printer) a released job is settled
         # in the commit that submits the next one: one commit a job, not two. A lone job
         # is neither kept waiting for the printer's answer about the one before (a CUPS

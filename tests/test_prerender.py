@@ -174,10 +174,13 @@ def test_an_idle_worker_ends_and_a_new_one_takes_the_next_backlog() -> None:
         ahead = Ahead(pool)
         ahead.want("J1", args)
         assert ahead.take("J1", args) is not None
-        first = pool._worker.pid
+        first, zygote = pool._worker.pid, pool._zygote.pid
         pool._used = 0.0  # idle for long enough
         pool.stop_if_idle()
         wait_for(lambda: not Path(f"/proc/{first}").exists(), what="the idle worker to end")
+        # Nothing is kept at rest, not even the zygote the worker came from.
+        wait_for(lambda: not Path(f"/proc/{zygote}").exists(), what="the zygote to end")
+        assert pool._zygote is None
         ahead.want("J1", args)
         assert ahead.take("J1", args) is not None
         assert pool.started == 2 and pool._worker.pid != first
