@@ -5,9 +5,11 @@ an arena keeps the pages it once used: the daemon's dozen runner threads, each w
 own SQLite connection, grew by about 29 MiB over 20,000 jobs though under 2 MiB of Python
 objects were added (tracemalloc). Two arenas bound that growth at a cost too small to
 measure here (the threads mostly wait on SQLite, fsync and the printer, not on malloc),
-and `malloc_trim` hands freed pages back when a backlog is over.
+and `malloc_trim` hands freed pages back when a backlog is over. What still grew, about
+0.7 MiB for each 1,000 jobs, were holes left in the arenas by large blocks: a fixed mmap
+threshold gives those their own mappings (MMAP_THRESHOLD).
 
-Both are best effort: on a C library without them (musl) they do nothing.
+All of it is best effort: on a C library without these (musl) they do nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +17,22 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 
-# mallopt's parameter number for the arena limit (glibc's malloc.h: M_ARENA_MAX).
+# mallopt's parameter numbers (glibc's malloc.h: M_ARENA_MAX, M_MMAP_THRESHOLD,
+# M_TRIM_THRESHOLD).
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
+_M_TRIM_THRESHOLD = -1
+# Blocks from this size up get their own mapping, given back when freed. glibc starts at
+# 128 KiB but raises the threshold to the largest mapped block freed so far (up to 32
+# MiB): after the first batch file or a page's bytes, such blocks came from the arena
+# and left holes that long-lived small blocks kept from being given back, and the daemon
+# grew about 0.7 MiB for each 1,000 jobs. A fixed threshold keeps them out (1,000 →
+# 10,000 jobs: 76.1 → 83.6 MiB RSS before, 76.5 → 78.2 after).
+MMAP_THRESHOLD = 64 * 1024
+# Free memory at the top of a heap kept rather than given back at once. A fixed mmap
+# threshold also fixes this one at glibc's 128 KiB, and a heap given back and taken again
+# on every job halved the daemon's speed; `trim` gives it back when a backlog is over.
+TRIM_THRESHOLD = 16 * 1024 * 1024
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -27,12 +43,23 @@ def _libc() -> ctypes.CDLL | None:
 
 
 def cap_arenas(count: int = 2) -> bool:
-    """Limit malloc to `count` arenas. Must run before the threads start: an arena a thread
-    already has stays. True when the C library took it."""
+    """Limit malloc to `count` arenas, and fix the size from which blocks are mapped on
+    their own (MMAP_THRESHOLD). Must run before the threads start: an arena a thread
+    already has stays. True when the C library took both."""
     libc = _libc()
     if libc is None or not hasattr(libc, "mallopt"):
         return False
-    return bool(libc.mallopt(_M_ARENA_MAX, count))
+    return bool(libc.mallopt(_M_ARENA_MAX, count)) and \
+        bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
+        bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def map_from(size: int) -> bool:
+    """Map blocks of `size` bytes and more on their own (a fixed M_MMAP_THRESHOLD)."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, size))
 
 
 def trim() -> bool:

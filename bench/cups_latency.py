@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -99,6 +100,7 @@ def main() -> int:
         os.killpg(shell.pid, signal.SIGTERM)
     finally:
         server.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"drop folder -> CUPS accepts the job, {args.count} invoices one at a time, "
           f"private cupsd, {time.strftime('%Y-%m-%d')}")
     print("| | p50 ms | p95 ms | p99 ms |")

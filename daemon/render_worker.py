@@ -31,11 +31,13 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
+from printstation.base import heap
 from printstation.base.signals import die_with
 
 ZYGOTE_NAME = b"ps-render-zyg"  # comm holds 15 bytes
 WORKER_NAME = b"ps-render"
 _PR_SET_NAME = 15
+WORKER_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
 def _name(name: bytes) -> None:
@@ -97,6 +99,10 @@ def serve(fd: int, parent: int) -> NoReturn:
     try:
         _name(WORKER_NAME)
         die_with(parent)
+        # The daemon maps its large blocks on their own so that a long run does not grow
+        # (base/heap.py). A worker lives for one backlog, and rendering makes and frees
+        # large buffers all the time: mapping each one halved its speed.
+        heap.map_from(WORKER_MMAP_THRESHOLD)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         from printstation.daemon.prerender import render
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -186,3 +188,42 @@ def test_an_idle_worker_ends_and_a_new_one_takes_the_next_backlog() -> None:
         assert pool.started == 2 and pool._worker.pid != first
     finally:
         pool.close()
+
+
+def test_the_heap_is_tuned_in_the_daemon_and_given_back_in_the_worker() -> None:
+    """The daemon maps large blocks on their own from 64 KiB (no growth over a long run);
+    a render worker, which lives for one backlog, maps them only from 32 MiB (speed).
+    Checked in a child process through glibc's own report (malloc_info)."""
+    probe = """
+import ctypes, ctypes.util, os, re, sys, tempfile
+from printstation.base import heap
+assert heap.cap_arenas()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+def mapped_blocks():
+    # malloc_info counts the blocks that have a mapping of their own: <total type="mmap">.
+    with tempfile.TemporaryFile() as fh:
+        stream = libc.fdopen(os.dup(fh.fileno()), b"w")
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+        fh.seek(0)
+        text = fh.read().decode()
+    return int(re.findall(r'<total type="mmap" count="(\\d+)"', text)[-1])
+def big_block_mapped(size):
+    before = mapped_blocks()
+    ptr = libc.malloc(size)
+    after = mapped_blocks()
+    libc.free(ptr)
+    return after > before
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.fdopen.restype = ctypes.c_void_p
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+print(big_block_mapped(100 * 1024))
+assert heap.map_from(32 * 1024 * 1024)
+print(big_block_mapped(100 * 1024))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"], done.stdout
