@@ -209,11 +209,14 @@ def mapped_blocks():
         text = fh.read().decode()
     return int(re.findall(r'<total type="mmap" count="(\\d+)"', text)[-1])
 def big_block_mapped(size):
+    # Enough blocks that the arena's free space cannot hold them all: those it cannot
+    # hold are mapped on their own from the threshold up, or taken from a grown heap.
     before = mapped_blocks()
-    ptr = libc.malloc(size)
+    ptrs = [libc.malloc(size) for _ in range(400)]
     after = mapped_blocks()
-    libc.free(ptr)
-    return after > before
+    for ptr in ptrs:
+        libc.free(ptr)
+    return after - before > 100
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 libc.fdopen.restype = ctypes.c_void_p
