@@ -22,12 +22,13 @@ import ctypes.util
 _M_ARENA_MAX = -8
 _M_MMAP_THRESHOLD = -3
 _M_TRIM_THRESHOLD = -1
-# Blocks from this size up get their own mapping, given back when freed. glibc starts at
-# 128 KiB but raises the threshold to the largest mapped block freed so far (up to 32
-# MiB): after the first batch file or a page's bytes, such blocks came from the arena
-# and left holes that long-lived small blocks kept from being given back, and the daemon
-# grew about 0.7 MiB for each 1,000 jobs. A fixed threshold keeps them out (1,000 →
-# 10,000 jobs: 76.1 → 83.6 MiB RSS before, 76.5 → 78.2 after).
+# Blocks from this size up that the free space of the heap cannot hold get a mapping of
+# their own, given back when freed, instead of growing the heap. glibc starts at 128 KiB
+# but raises the threshold to the largest mapped block freed so far (up to 32 MiB):
+# after the first batch file or a page's bytes, such blocks grew the arena and left holes
+# that long-lived small blocks kept from being given back, and the daemon grew about
+# 0.7 MiB for each 1,000 jobs. A fixed threshold stops that (1,000 → 10,000 jobs: 76.1 →
+# 83.6 MiB RSS before, 76.5 → 78.2 after).
 MMAP_THRESHOLD = 64 * 1024
 # Free memory at the top of a heap kept rather than given back at once. A fixed mmap
 # threshold also fixes this one at glibc's 128 KiB, and a heap given back and taken again
