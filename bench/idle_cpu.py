@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from service_footprint import family, start
 from stations import directory_station
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,43 +41,6 @@ EXE = Path(sys.executable).parent / "printstation"
 SAMPLE = json.loads((ROOT / "config" / "samples" / "vat-special.json").read_text("utf-8"))
 TICKS = os.sysconf("SC_CLK_TCK")
 BARE_PYTHON = "import threading; threading.Event().wait({s})"
-
-
-def start(cfg: Path, log: Path) -> subprocess.Popen:
-    """Start the daemon and wait for READY=1 on a NOTIFY_SOCKET, as systemd would."""
-    sock_path = cfg.parent / "notify.sock"
-    sock_path.unlink(missing_ok=True)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(sock_path))
-    sock.settimeout(60)
-    proc = subprocess.Popen([EXE, "--config", cfg, "run"], stdout=log.open("ab"),
-                            stderr=subprocess.STDOUT,
-                            env={**os.environ, "NOTIFY_SOCKET": str(sock_path)})
-    try:
-        while "READY=1" not in sock.recv(4096).decode().split("\n"):
-            pass
-    finally:
-        sock.close()
-    return proc
-
-
-def children(pid: int) -> list[int]:
-    """Every descendant of `pid` (the render worker, a resource tracker…)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
-        todo += kids
-    return found
 
 
 def threads(pid: int) -> dict[int, tuple[str, float, int, float]]:
@@ -119,11 +82,11 @@ def measure(daemon: int, seconds: float) -> dict:
     sleeper = subprocess.Popen(["sleep", str(seconds + 30)])
     bare = subprocess.Popen([sys.executable, "-c", BARE_PYTHON.format(s=seconds + 30)])
     time.sleep(1)  # the bare interpreter's start-up is not idle time
-    pids = [daemon, *children(daemon)]
+    pids = [daemon, *family(daemon)]
     before = snapshot([*pids, sleeper.pid, bare.pid])
     began = time.monotonic()
     time.sleep(seconds)
-    after = snapshot([*pids, sleeper.pid, bare.pid, *children(daemon)])
+    after = snapshot([*pids, sleeper.pid, bare.pid, *family(daemon)])
     took = time.monotonic() - began
     sleeper.kill()
     bare.kill()
@@ -144,7 +107,7 @@ def measure(daemon: int, seconds: float) -> dict:
                            "cpu_pct": (cpu - old[1]) / took * 100,
                            "exact_pct": (exact - old[3]) / took * 100,
                            "wakeups_s": (switches - old[2]) / took})
-    everyone = set(pids) | set(children(daemon))
+    everyone = set(pids) | set(family(daemon))
     return {"seconds": took, "daemon": cpu_of(everyone),
             "daemon_exact": cpu_of(everyone, 3), "bare_python_exact": cpu_of({bare.pid}, 3),
             "sleep": cpu_of({sleeper.pid}), "bare_python": cpu_of({bare.pid}),
@@ -222,7 +185,7 @@ def main() -> int:
         root = Path(tmp) / "station"
         cfg = directory_station(root)
         log = Path(tmp) / "daemon.log"
-        proc = start(cfg, log)
+        proc, _ = start(cfg, log)
         try:
             drop(root, range(1, 4))
             wait_pdfs(root / "printed", 3)
