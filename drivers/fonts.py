@@ -11,6 +11,12 @@ not read: its pages belong to the page cache, are shared by every process that m
 resident. And the tables reportlab keeps after parsing are packed: per-glyph lists of
 Python ints and tuples become arrays, the equal widths of the CJK glyphs one float
 object, and the glyph-to-character map, needed only while parsing, is dropped.
+
+Each page embeds a subset of the font, and reportlab makes it by copying whole tables out
+of the file to slice them: the 10 MB `glyf` and the 450 KB `post`, for every page. Those
+two are handed to it as views that copy only the slices it takes (issue 19: the copy was
+a third of a page's rendering in the worker and, where the daemon maps every large block
+on its own (base/heap.py), more than half of it inline).
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ def ensure_font() -> str:
         if _registered is None:
             font = TTFont(FONT_NAME, _Mapped(font_path()), subfontIndex=0)
             _pack(font.face)
+            _slice_lazily(font.face)
             pdfmetrics.registerFont(font)
             _release_freed()
             _registered = FONT_NAME
@@ -111,6 +118,39 @@ def _pack(face: Any) -> None:
     shared: dict[float, float] = {}
     face.charWidths = {char: shared.setdefault(width, width)
                        for char, width in face.charWidths.items()}
+
+
+class _TableView:
+    """One table of the mapped file, read by slicing: a slice copies only its own bytes."""
+
+    def __init__(self, data: Any, pos: int, length: int):
+        self._data, self._pos, self._length = data, pos, length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop, step = key.indices(self._length)
+        if step != 1:
+            raise ValueError("a font table is read in runs of bytes")
+        return self._data[self._pos + start:self._pos + max(start, stop)]
+
+
+# The tables reportlab's makeSubset only slices; the others it copies into the subset
+# whole or patches as bytes, and they are small.
+_SLICED = frozenset({"glyf", "post"})
+
+
+def _slice_lazily(face: Any) -> None:
+    whole = face.get_table
+
+    def get_table(tag: str) -> Any:
+        if tag in _SLICED:
+            pos, length = face.get_table_pos(tag)
+            return _TableView(face._ttf_data, pos, length)
+        return whole(tag)
+
+    face.get_table = get_table
 
 
 def _release_freed() -> None:

@@ -63,3 +63,30 @@ def test_quantities_and_rates_print_as_written() -> None:
     found = positions(render_invoice(sample(), STOCKS["vat-special"]))
     assert {"25.00", "13%", "6%", "¥1413.00"} <= set(found)
     assert json.loads((SAMPLES / "vat-special.json").read_text())["total_words"] in found
+
+
+def test_the_font_subset_is_reportlabs_own_made_without_copying_the_glyph_table() -> None:
+    """The embedded subset is made from views of the mapped font (drivers/fonts.py): its
+    bytes are those of reportlab's subset of the file read whole, and making it no longer
+    copies the 10 MB glyph table (issue 19: a third of a page's rendering)."""
+    import tracemalloc
+
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFontFile
+
+    from printstation.drivers.fonts import ensure_font, font_path
+
+    face = pdfmetrics.getFont(ensure_font()).face
+    whole = TTFontFile(str(font_path()), subfontIndex=0)
+    # Digits, Latin, the invoice's own words, full-width punctuation, and a glyph the font
+    # lacks (it maps to glyph 0).
+    text = "0123456789ABCxyz增值税专用发票价税合计（大写）¥×○，。\U0001F600"
+    subset = sorted({ord(ch) for ch in text})
+    assert face.makeSubset(subset) == whole.makeSubset(subset)
+    tracemalloc.start()
+    try:
+        face.makeSubset(subset)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"making a subset allocated {peak:,} bytes at its peak"
