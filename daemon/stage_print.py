@@ -38,7 +38,7 @@ from .asis_print import asis_of
 from .context import Context
 from .crash import crash_point
 from .pictures import job_document, render_args
-from .prerender import AHEAD, Ahead, Args, RenderPool
+from .prerender import AHEAD, Ahead, RenderPool
 from .print_holds import HoldsMixin
 from .printer_health import DEVICE_CHECK_S, TroubleLog, printer_nap
 from .runner import JournalRunner
@@ -188,13 +188,10 @@ class PrintRunner(HoldsMixin, JournalRunner):
                 doc = json.loads(job["invoice_json"])
                 if asis_of(doc) is None:
                     try:
-                        args = self.render_args(job, doc)
+                        args = render_args(self.ctx, self.printer, job, doc)
                     except LookupError:
                         continue  # its stock is gone: submit holds it when its turn comes
                     self.ahead.want(job["id"], args)
-
-    def render_args(self, job: sqlite3.Row, doc: dict) -> Args:
-        return render_args(self.ctx, self.printer, job, doc)
 
     def check_device(self) -> None:
         """The printer's own state and reasons (stopped, media-empty…), for `status`.
@@ -248,21 +245,29 @@ class PrintRunner(HoldsMixin, JournalRunner):
             self.hold(job, "paper.mismatch", sheet)
             return set(), None
         title = job["invoice_key"] or job["source_name"]
+        external_id = None
+        if job["source_seq"] <= self.known_before or job["id"] in self.tried:
+            external_id = self.driver.find(job["id"])
+        crash_point("before_create")
+        prepare = getattr(self.driver, "prepare", None)
+        if external_id is None and prepare is not None:
+            # The printer starts the held job while the page renders (CUPS: Create-Job now,
+            # the page in create_held); tried from here, since a crash may leave it empty.
+            self.tried.add(job["id"])
+            prepare(job["id"], "einvoice" if asis_of(doc) is not None else doc.get("kind"))
         try:
             pdf, stock, offset = self.document(job, doc)
-        except Unavailable:
-            raise  # the station's font gone: every job would fail, none is to blame
         except Exception as exc:
+            if prepare is not None:
+                self.driver.discard(job["id"])  # type: ignore[attr-defined]
+            if isinstance(exc, Unavailable):
+                raise  # the station's font gone: every job would fail, none is to blame
             # Valid when read, unrenderable now (a reload narrowed a field or removed its
             # stock): moved aside until the configuration is fixed and a clerk releases it.
             field = str(exc).split(":", 1)[0] if isinstance(exc, TextDoesNotFit) else ""
             failures.hold(self.journal, job, self.printer.name, "render.failed",
                           failures.describe(exc), field)
             return set(), None
-        external_id = None
-        if job["source_seq"] <= self.known_before or job["id"] in self.tried:
-            external_id = self.driver.find(job["id"])
-        crash_point("before_create")
         if external_id is None:
             # Remembered until the id is journaled: a create that failed or timed out may
             # still have left a job in the printer, which the next try must find.

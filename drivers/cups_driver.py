@@ -1,12 +1,15 @@
-"""The `cups` printer: pycups, with one thread owning the connection and a deadline on
-every call.
+"""The `cups` printer: pycups, every call made by the printer's CUPS thread
+(drivers/cups_worker.py) with a deadline.
 
-TECH.md: one `cups.Connection` shared by threads crashed the interpreter, `setServer`
-is per thread, and a server that accepts and never answers blocked a call for 61 s. So a
-worker thread makes every call on its own connection, and callers wait on a future with
-a deadline. Jobs are created held (`job-hold-until=indefinite`) and named
+Jobs are created held (`job-hold-until=indefinite`) and named
 `printstation:JOB`; the page size is a size named in the queue's PPD (or
 `Custom.WxHmm`), with `pdfAutoRotate=false` and `print-scaling=none`.
+
+A job is made in two requests, as libcups's own `cupsPrintFile` makes it: Create-Job, then
+Send-Document with the page. The first can start (`prepare`) while the page is still being
+rendered, so that a lone invoice does not wait for both in turn (issue 19). A held job
+that never received its page (the daemon died between the two) is empty: `find` cancels
+it instead of adopting it, since releasing it would leave CUPS waiting for a document.
 
 Every failure leaves here as one of the three kinds of drivers/base.py: the printer as a
 whole (`CupsUnavailable`), this job for now (`JobFailed`), this job for good
@@ -15,13 +18,11 @@ whole (`CupsUnavailable`), this job for now (`JobFailed`), this job for good
 
 from __future__ import annotations
 
+import contextlib
 import os
-import queue
 import re
-import tempfile
-import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +30,8 @@ from printstation.base import logs
 from printstation.base.units import PT_MM
 from printstation.config import Stock
 
-from .base import JobFailed, JobRefused, JobStatus, PrinterUnavailable, PrintRequest
-
-CALL_TIMEOUT_S = 15.0
+from .base import JobFailed, JobRefused, JobStatus, PrintRequest
+from .cups_worker import CupsUnavailable, Worker, describe_error, ipp_status
 
 # IPP job-state values (pycups): 3 pending, 4 held, 5 processing, 6 stopped, 7 canceled,
 # 8 aborted, 9 completed. Only 7-9 are final.
@@ -48,18 +48,13 @@ HELD, CANCELED, ABORTED = 4, 7, 8
 _PRINTER_WIDE = frozenset({0x0401, 0x0402, 0x0403, 0x0407, 0x0501, 0x0502, 0x0503, 0x0506,
                            0x0507, 0x050A})
 IPP_NOT_FOUND = 0x0406
-IPP_SERVICE_UNAVAILABLE = 0x0502
 # Client errors that may pass: the request timed out, or the server could not do it now
 # (CUPS answers not-possible for "too many active jobs").
 _CLIENT_TEMPORARY = frozenset({0x0404, 0x0405})
 # HTTP answers: 401/403 are our standing with the server, 413 is this document's size.
 _HTTP_PRINTER_WIDE = frozenset({401, 403})
 _HTTP_TOO_LARGE = 413
-
-
-class CupsUnavailable(PrinterUnavailable):
-    """CUPS could not be reached or did not answer in time, or the queue cannot take jobs;
-    try again later."""
+_HTTP_CONTINUE = 100
 
 
 class MediaMissing(CupsUnavailable):
@@ -74,113 +69,21 @@ class PrinterState:
     accepting: bool
 
 
-def _status(exc: Exception) -> int | None:
-    """The IPP status of a pycups IPPError, the HTTP status of an HTTPError, else None."""
-    args = getattr(exc, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
+def _send_document(conn: Any, queue_name: str, job: int, pdf: bytes) -> None:
+    """Send-Document with the job's one page, on the worker's connection (the three calls
+    are one request, streamed)."""
+    import cups
 
-
-def _describe(exc: Exception) -> str:
-    args = getattr(exc, "args", ())
-    if len(args) >= 2:
-        return f"{args[1]} (IPP status 0x{args[0]:04x})" if isinstance(args[0], int) \
-            else str(args[1])
-    if type(exc).__name__ == "HTTPError" and args:
-        return f"HTTP status {args[0]}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-class _Worker:
-    """One thread, one connection, requests in order; the connection is remade after a
-    failure. Whatever one request raises goes to its caller's future; should the thread
-    end all the same, the next call starts another (logged), so one odd answer never
-    leaves every later call waiting out its deadline."""
-
-    def __init__(self, server: str):
-        self.server = server
-        self.requests: queue.Queue = queue.Queue()
-        self.restarts = 0
-        self._lock = threading.Lock()
-        self._closed = False
-        self.thread = self._spawn()
-
-    def _spawn(self) -> threading.Thread:
-        thread = threading.Thread(target=self._run, name="cups", daemon=True)
-        thread.start()
-        return thread
-
-    def _run(self) -> None:
-        current: Future | None = None
-        try:
-            import cups  # imported here: only a cups printer needs libcups
-
-            if self.server:
-                cups.setServer(self.server)
-            conn = None
-            while True:
-                item = self.requests.get()
-                if item is None:
-                    return
-                current, name, args, kwargs = item
-                if current.set_running_or_notify_cancel():
-                    conn = self._serve(cups, conn, current, name, args, kwargs)
-                current = None
-        except BaseException as exc:
-            # The caller of the request in hand hears of it now, not at its deadline; the
-            # next call starts a new thread.
-            if current is not None and not current.done():
-                current.set_exception(CupsUnavailable(f"the CUPS worker stopped: {exc!r}"))
-            logs.error("cups.worker_died", exc_info=True, server=self.server or "default",
-                       error=repr(exc))
-
-    @staticmethod
-    def _serve(cups: Any, conn: Any, future: Future, name: str, args: tuple,
-               kwargs: dict) -> Any:
-        """Make one call; returns the connection to use for the next."""
-        try:
-            if conn is None:
-                conn = cups.Connection()
-            future.set_result(getattr(conn, name)(*args, **kwargs))
-        except cups.IPPError as exc:
-            if _status(exc) == IPP_SERVICE_UNAVAILABLE:
-                # cupsd went away under a kept connection: connect afresh next time.
-                future.set_exception(CupsUnavailable(_describe(exc)))
-                return None
-            future.set_exception(exc)
-        except (RuntimeError, OSError) as exc:  # connection refused, broken pipe
-            future.set_exception(CupsUnavailable(str(exc)))
-            return None
-        except Exception as exc:
-            # Anything else (an HTTPError, a bad answer pycups cannot convert) belongs to
-            # this request alone; the connection is remade in case it was left mid-answer.
-            future.set_exception(exc)
-            return None
-        return conn
-
-    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        self._ensure_running()
-        future: Future = Future()
-        self.requests.put((future, name, args, kwargs))
-        try:
-            return future.result(CALL_TIMEOUT_S)
-        except FutureTimeout:
-            future.cancel()
-            raise CupsUnavailable(f"CUPS did not answer {name} within {CALL_TIMEOUT_S:g} s") \
-                from None
-
-    def _ensure_running(self) -> None:
-        with self._lock:
-            if self._closed or self.thread.is_alive():
-                return
-            self.restarts += 1
-            logs.warning("cups.worker_restarted", server=self.server or "default",
-                         restarts=self.restarts)
-            self.thread = self._spawn()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-        self.requests.put(None)
+    status = conn.startDocument(queue_name, job, "invoice.pdf", cups.CUPS_FORMAT_AUTO, 1)
+    if status == _HTTP_CONTINUE:
+        status = conn.writeRequestData(pdf, len(pdf))
+    if status != _HTTP_CONTINUE:
+        with contextlib.suppress(Exception):
+            conn.finishDocument(queue_name)  # reads the server's answer, if any
+        raise cups.HTTPError(status)
+    answer = conn.finishDocument(queue_name)
+    if isinstance(answer, int) and answer >= 0x0400:
+        raise cups.IPPError(answer, "Send-Document refused")
 
 
 def _pwg_size_mm(name: str) -> tuple[float, float] | None:
@@ -196,9 +99,11 @@ class CupsPrinter:
     def __init__(self, name: str, queue_name: str, server: str, stocks: dict[str, Stock]):
         self.name = name
         self.queue = queue_name
-        self.worker = _Worker(server)
+        self.worker = Worker(server)
         self.stocks = stocks
         self._sizes: dict[str, str] = {}
+        # Create-Job requests started by `prepare`, by our job id, with their options.
+        self._prepared: dict[str, tuple[dict[str, str], Future]] = {}
 
     def _queue_call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """A request about the queue or the server: any failure is the printer's."""
@@ -207,27 +112,30 @@ class CupsPrinter:
         except CupsUnavailable:
             raise
         except Exception as exc:
-            raise CupsUnavailable(f"queue {self.queue}: {_describe(exc)}") from None
+            raise CupsUnavailable(f"queue {self.queue}: {describe_error(exc)}") from None
 
-    def _job_call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def _job_call(self, name: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A request about one job: its failure is sorted into the printer's, this job's
         for now, or this job's for good."""
+        return self._job_wait(self.worker.submit(name, *args, **kwargs), name)
+
+    def _job_wait(self, future: Future, name: str | Callable[..., Any]) -> Any:
         try:
-            return self.worker.call(name, *args, **kwargs)
+            return self.worker.wait(future, name)
         except CupsUnavailable:
             raise
         except Exception as exc:
-            raise self._classify(exc, name) from None
+            raise self._classify(exc, getattr(name, "__name__", name)) from None
 
     def _classify(self, exc: Exception, name: str) -> Exception:
-        code, detail = _status(exc), f"{name}: {_describe(exc)}"
+        code, detail = ipp_status(exc), f"{name}: {describe_error(exc)}"
         if type(exc).__name__ == "HTTPError":
             if code in _HTTP_PRINTER_WIDE:
                 return CupsUnavailable(f"queue {self.queue}: {detail}")
             return JobRefused(detail) if code == _HTTP_TOO_LARGE else JobFailed(detail)
         if code is None:
             return JobFailed(detail)  # not an answer from CUPS: a bug, retried as temporary
-        if code in _PRINTER_WIDE or (code == IPP_NOT_FOUND and name == "printFile"):
+        if code in _PRINTER_WIDE or (code == IPP_NOT_FOUND and name == "createJob"):
             # Not found, for a new job, is the queue (for a job's request, the job).
             return CupsUnavailable(f"queue {self.queue}: {detail}")
         if 0x0400 <= code < 0x0500 and code not in _CLIENT_TEMPORARY and code != IPP_NOT_FOUND:
@@ -283,27 +191,63 @@ class CupsPrinter:
             os.unlink(path)
         return None
 
-    def create_held(self, request: PrintRequest) -> str:
-        stock = self.stocks[request.stock]
+    def _options(self, stock_name: str) -> dict[str, str]:
         try:
-            page_size = self.page_size(stock)
+            page_size = self.page_size(self.stocks[stock_name])
         except MediaMissing as exc:
             raise JobRefused(str(exc)) from None
-        options = {"PageSize": page_size, "pdfAutoRotate": "false",
-                   "print-scaling": "none", "job-hold-until": "indefinite"}
-        with tempfile.NamedTemporaryFile(suffix=".pdf", prefix="printstation-") as fh:
-            fh.write(request.pdf)
-            fh.flush()
-            try:
-                job = self._job_call("printFile", self.queue, fh.name,
-                                     f"printstation:{request.job_id}", options)
-            except JobFailed:
-                # Before blaming the job, ask about the queue: CUPS answers a print to a
-                # queue deleted meanwhile with a server error, not "not found".
-                if not self.state().accepting:
-                    raise CupsUnavailable(f"queue {self.queue} is not accepting jobs") \
-                        from None
-                raise
+        return {"PageSize": page_size, "pdfAutoRotate": "false", "print-scaling": "none",
+                "job-hold-until": "indefinite"}
+
+    def prepare(self, job_id: str, stock: str) -> None:
+        """Start creating the held job, whose page `create_held` sends once rendered.
+
+        The caller must already count the job as possibly created (a crash from here on
+        may leave an empty held job, which the next try's `find` cancels). Whatever goes
+        wrong here is met again, and reported, by `create_held`."""
+        self.discard(job_id)
+        try:
+            options = self._options(stock)
+        except Exception:
+            return
+        self._prepared[job_id] = (options, self.worker.submit(
+            "createJob", self.queue, f"printstation:{job_id}", options))
+
+    def discard(self, job_id: str) -> None:
+        """Withdraw a job `prepare` started and no page will follow (its rendering failed):
+        cancelled at once rather than left for the next lookup."""
+        entry = self._prepared.pop(job_id, None)
+        if entry is None:
+            return
+        with contextlib.suppress(Exception):
+            self.cancel(str(self._job_wait(entry[1], "createJob")))
+
+    def create_held(self, request: PrintRequest) -> str:
+        options = self._options(request.stock)
+        name = f"printstation:{request.job_id}"
+        entry = self._prepared.pop(request.job_id, None)
+        if entry is not None and entry[0] != options:
+            # The queue's sizes were read again between the two (a reload): made afresh.
+            self._prepared[request.job_id] = entry
+            self.discard(request.job_id)
+            entry = None
+        try:
+            job = self._job_wait(entry[1], "createJob") if entry is not None else \
+                self._job_call("createJob", self.queue, name, options)
+        except JobFailed:
+            # Before blaming the job, ask about the queue: CUPS answers a print to a
+            # queue deleted meanwhile with a server error, not "not found".
+            if not self.state().accepting:
+                raise CupsUnavailable(f"queue {self.queue} is not accepting jobs") from None
+            raise
+        try:
+            self._job_call(_send_document, self.queue, job, request.pdf)
+        except Exception:
+            # The job stays empty: cancelled now, so that nothing waits on it (should the
+            # cancel fail too, the next try's lookup cancels it).
+            with contextlib.suppress(Exception):
+                self.cancel(str(job))
+            raise
         return str(job)
 
     def release(self, external_id: str) -> None:
@@ -320,7 +264,7 @@ class CupsPrinter:
         except CupsUnavailable:
             raise
         except Exception as exc:
-            if _status(exc) == IPP_NOT_FOUND and type(exc).__name__ == "IPPError":
+            if ipp_status(exc) == IPP_NOT_FOUND and type(exc).__name__ == "IPPError":
                 return JobStatus.UNKNOWN  # CUPS no longer knows the job
             raise self._classify(exc, "getJobAttributes") from None
         name = attrs.get("job-name")
@@ -348,12 +292,20 @@ class CupsPrinter:
         are cancelled, so none is left held for ever.
         """
         # pycups keys the answer by job-id: without it in the list the answer is empty.
-        jobs = self._queue_call("getJobs", which_jobs="all",
-                                requested_attributes=["job-id", "job-name", "job-state"])
+        jobs = self._queue_call("getJobs", which_jobs="all", requested_attributes=[
+            "job-id", "job-name", "job-state", "number-of-documents"])
         name = f"printstation:{job_id}"
         live = sorted((cups_id, attrs.get("job-state")) for cups_id, attrs in jobs.items()
                       if attrs.get("job-name") == name
                       and attrs.get("job-state") not in (CANCELED, ABORTED))
+        # A held job whose page never arrived cannot print: cancelled, and made again.
+        empty = {cups_id for cups_id, state in live
+                 if state == HELD and jobs[cups_id].get("number-of-documents", 1) == 0}
+        for cups_id in sorted(empty):
+            self.cancel(str(cups_id))
+            logs.warning("cups.empty_job_cancelled", job=job_id, printer=self.name,
+                         cancelled=cups_id)
+        live = [(cups_id, state) for cups_id, state in live if cups_id not in empty]
         if not live:
             return None
         released = [cups_id for cups_id, state in live if state != HELD]

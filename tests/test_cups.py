@@ -127,6 +127,36 @@ def test_sigkill_around_the_two_phase_submit_prints_once(tmp_path, clean_queues,
         assert out_numbers(cupsd.outputs("ps-pdf")) == ["00160001"]
 
 
+def test_an_empty_held_job_left_by_a_crash_is_cancelled_not_adopted(tmp_path,
+                                                                     clean_queues) -> None:
+    """The daemon died after Create-Job and before the page was sent (drivers/cups_driver.py
+    makes a job in these two requests): CUPS holds an empty job under the invoice's name.
+    The next try cancels it and makes the job again, and the invoice prints once; adopting
+    and releasing it would have left CUPS waiting for a document that never comes."""
+    import cups
+
+    cupsd = clean_queues
+    station = cups_station(tmp_path, cupsd, PDF_PRINTER)
+    station.start(env={"PRINTSTATION_CRASH_AT": "before_create"})
+    drop_by_rename(station, "a.json", js(special(number="00160009")))
+    wait_for(lambda: station.proc.poll() is not None, timeout=20, what="crash before create")
+    (job,) = station.jobs()
+    cups.setServer(cupsd.server)
+    conn = cups.Connection()
+    empty = conn.createJob("ps-pdf", f"printstation:{job['id']}",
+                           {"job-hold-until": "indefinite"})
+    assert conn.getJobAttributes(empty)["number-of-documents"] == 0
+    with running(station):
+        wait_for(lambda: (station.result("a.json") or {}).get("state") == "printed",
+                 timeout=30, what="printed after the restart")
+        time.sleep(1)
+        assert out_numbers(cupsd.outputs("ps-pdf")) == ["00160009"]
+        assert conn.getJobAttributes(empty)["job-state"] == 7  # cancelled
+        assert "event=cups.empty_job_cancelled" in station.log_text()
+        (done,) = station.jobs()
+        assert done["cups_job_id"] != str(empty)
+
+
 def test_device_failure_then_repair_prints_each_invoice_once(tmp_path, clean_queues) -> None:
     cupsd = clean_queues
     (cupsd.out("ps-pdf") / ".fail").write_text("")

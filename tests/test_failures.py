@@ -326,7 +326,7 @@ def test_the_cups_worker_survives_what_a_call_raises_and_is_restarted_if_it_dies
         queues, tmp_path: Path) -> None:
     import cups
 
-    from printstation.drivers.cups_driver import _Worker
+    from printstation.drivers.cups_worker import Worker as _Worker
 
     worker = _Worker(queues.server)
     try:
@@ -378,6 +378,52 @@ def test_cups_answers_are_sorted_into_printer_job_temporary_and_job_permanent(
         assert printer.find("J4") is None  # a cancelled job is never adopted
     finally:
         queues.lp("cupsaccept", "ps-pdf")
+        printer.close()
+
+
+def test_a_job_prepared_while_its_page_renders_is_the_job_created(queues) -> None:
+    """`prepare` starts Create-Job; `create_held` sends the page to that same job, held;
+    `discard` cancels a prepared job whose page will not come; the lookup cancels an empty
+    held job instead of adopting it (drivers/cups_driver.py)."""
+    import cups
+
+    from printstation.config import load_stocks
+    from printstation.drivers import PrintRequest, render_invoice
+    from printstation.drivers.cups_driver import CupsPrinter
+    from printstation.invoice import invoice_from_dict
+
+    stocks, _ = load_stocks()
+    pdf = render_invoice(invoice_from_dict(special()), stocks["vat-special"])
+    printer = CupsPrinter("a", "ps-pdf", queues.server, stocks)
+    cups.setServer(queues.server)
+    conn = cups.Connection()
+
+    def attrs(cups_id: str) -> dict:
+        return conn.getJobAttributes(int(cups_id), requested_attributes=[
+            "job-state", "job-name", "number-of-documents"])
+
+    try:
+        printer.prepare("P1", "vat-special")
+        held = printer.create_held(PrintRequest("P1", "t", pdf, "vat-special"))
+        got = attrs(held)
+        assert (got["job-state"], got["number-of-documents"]) == (4, 1)
+        assert got["job-name"] == "printstation:P1"
+        assert printer.find("P1") == held  # a held job with its page is adopted
+        printer.cancel(held)
+
+        def named(name: str) -> list[dict]:
+            return [a for a in conn.getJobs(which_jobs="all", requested_attributes=[
+                "job-id", "job-name", "job-state", "number-of-documents"]).values()
+                if a["job-name"] == f"printstation:{name}"]
+
+        printer.prepare("P2", "vat-special")
+        printer.discard("P2")
+        assert [a["job-state"] for a in named("P2")] == [7]
+        # An empty held job (the page never sent) is cancelled by the lookup, not adopted.
+        conn.createJob("ps-pdf", "printstation:P3", {"job-hold-until": "indefinite"})
+        assert printer.find("P3") is None
+        assert [(a["job-state"], a["number-of-documents"]) for a in named("P3")] == [(7, 0)]
+    finally:
         printer.close()
 
 
