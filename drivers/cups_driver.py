@@ -74,12 +74,12 @@ def _send_document(conn: Any, queue_name: str, job: int, pdf: bytes) -> None:
     are one request, streamed)."""
     import cups
 
+    # pycups raises on a refusal; a status it passes back instead is one too (the worker
+    # then drops the connection, left mid-request).
     status = conn.startDocument(queue_name, job, "invoice.pdf", cups.CUPS_FORMAT_AUTO, 1)
     if status == _HTTP_CONTINUE:
         status = conn.writeRequestData(pdf, len(pdf))
     if status != _HTTP_CONTINUE:
-        with contextlib.suppress(Exception):
-            conn.finishDocument(queue_name)  # reads the server's answer, if any
         raise cups.HTTPError(status)
     answer = conn.finishDocument(queue_name)
     if isinstance(answer, int) and answer >= 0x0400:
