@@ -69,6 +69,12 @@ class PrinterState:
     accepting: bool
 
 
+def _cancel_created(conn: Any, created: Future) -> None:
+    """Cancel the job a Create-Job made, if it made one; run on the CUPS thread after it."""
+    if created.done() and not created.cancelled() and created.exception() is None:
+        conn.cancelJob(int(created.result()))
+
+
 def _send_document(conn: Any, queue_name: str, job: int, pdf: bytes) -> None:
     """Send-Document with the job's one page, on the worker's connection (the three calls
     are one request, streamed)."""
@@ -102,8 +108,8 @@ class CupsPrinter:
         self.worker = Worker(server)
         self.stocks = stocks
         self._sizes: dict[str, str] = {}
-        # Create-Job requests started by `prepare`, by our job id, with their options.
-        self._prepared: dict[str, tuple[dict[str, str], Future]] = {}
+        # Create-Job requests started by `prepare`, by our job id.
+        self._prepared: dict[str, Future] = {}
 
     def _queue_call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """A request about the queue or the server: any failure is the printer's."""
@@ -210,43 +216,49 @@ class CupsPrinter:
             options = self._options(stock)
         except Exception:
             return
-        self._prepared[job_id] = (options, self.worker.submit(
-            "createJob", self.queue, f"printstation:{job_id}", options))
+        self._prepared[job_id] = self.worker.submit(
+            "createJob", self.queue, f"printstation:{job_id}", options)
 
     def discard(self, job_id: str) -> None:
-        """Withdraw a job `prepare` started and no page will follow (its rendering failed):
-        cancelled at once rather than left for the next lookup."""
-        entry = self._prepared.pop(job_id, None)
-        if entry is None:
-            return
-        with contextlib.suppress(Exception):
-            self.cancel(str(self._job_wait(entry[1], "createJob")))
+        """Withdraw a job `prepare` started and no page will follow (its rendering failed,
+        or it is made afresh). Its cancel is queued behind the Create-Job on the CUPS
+        thread, which serves requests in order: nothing here waits for CUPS, and a
+        Create-Job answered late is still cancelled."""
+        created = self._prepared.pop(job_id, None)
+        if created is not None:
+            self.worker.submit(_cancel_created, created)
+
+    def _blame_queue(self) -> None:
+        """Before blaming a job for a server error, ask about the queue: CUPS answers a
+        request about a queue deleted meanwhile, or going down, with a server error or
+        "not found"; `state` raises CupsUnavailable when CUPS itself is gone."""
+        if not self.state().accepting:
+            raise CupsUnavailable(f"queue {self.queue} is not accepting jobs") from None
 
     def create_held(self, request: PrintRequest) -> str:
-        options = self._options(request.stock)
-        name = f"printstation:{request.job_id}"
-        entry = self._prepared.pop(request.job_id, None)
-        if entry is not None and entry[0] != options:
-            # The queue's sizes were read again between the two (a reload): made afresh.
-            self._prepared[request.job_id] = entry
-            self.discard(request.job_id)
-            entry = None
+        created = self._prepared.pop(request.job_id, None)
         try:
-            job = self._job_wait(entry[1], "createJob") if entry is not None else \
-                self._job_call("createJob", self.queue, name, options)
+            options = self._options(request.stock)
+        except Exception:
+            if created is not None:
+                self.worker.submit(_cancel_created, created)
+            raise
+        try:
+            job = self._job_wait(created, "createJob") if created is not None else \
+                self._job_call("createJob", self.queue, f"printstation:{request.job_id}",
+                               options)
         except JobFailed:
-            # Before blaming the job, ask about the queue: CUPS answers a print to a
-            # queue deleted meanwhile with a server error, not "not found".
-            if not self.state().accepting:
-                raise CupsUnavailable(f"queue {self.queue} is not accepting jobs") from None
+            self._blame_queue()
             raise
         try:
             self._job_call(_send_document, self.queue, job, request.pdf)
-        except Exception:
+        except Exception as exc:
             # The job stays empty: cancelled now, so that nothing waits on it (should the
             # cancel fail too, the next try's lookup cancels it).
             with contextlib.suppress(Exception):
                 self.cancel(str(job))
+            if isinstance(exc, JobFailed):
+                self._blame_queue()  # cupsd going down mid-page is not the job's fault
             raise
         return str(job)
 
@@ -302,7 +314,10 @@ class CupsPrinter:
         empty = {cups_id for cups_id, state in live
                  if state == HELD and jobs[cups_id].get("number-of-documents", 1) == 0}
         for cups_id in sorted(empty):
-            self.cancel(str(cups_id))
+            # A cancel that fails is tried again by the next lookup; the job is not
+            # adopted either way.
+            with contextlib.suppress(JobFailed, JobRefused):
+                self.cancel(str(cups_id))
             logs.warning("cups.empty_job_cancelled", job=job_id, printer=self.name,
                          cancelled=cups_id)
         live = [(cups_id, state) for cups_id, state in live if cups_id not in empty]

@@ -417,12 +417,37 @@ def test_a_job_prepared_while_its_page_renders_is_the_job_created(queues) -> Non
                 if a["job-name"] == f"printstation:{name}"]
 
         printer.prepare("P2", "vat-special")
-        printer.discard("P2")
+        printer.discard("P2")  # queued behind the Create-Job, not waited for
+        printer.state()  # a request served after both
         assert [a["job-state"] for a in named("P2")] == [7]
         # An empty held job (the page never sent) is cancelled by the lookup, not adopted.
         conn.createJob("ps-pdf", "printstation:P3", {"job-hold-until": "indefinite"})
         assert printer.find("P3") is None
         assert [(a["job-state"], a["number-of-documents"]) for a in named("P3")] == [(7, 0)]
+    finally:
+        printer.close()
+
+
+def test_a_queue_gone_between_create_job_and_its_page_is_the_printers_fault(queues) -> None:
+    """The queue is deleted after Create-Job and before Send-Document: CUPS answers the
+    page with "not found" for the job, but the printer is what is down (the job's
+    attempts are not spent), as it was when one request made the job."""
+    from printstation.config import load_stocks
+    from printstation.drivers import PrintRequest, render_invoice
+    from printstation.drivers.base import PrinterUnavailable
+    from printstation.drivers.cups_driver import CupsPrinter
+    from printstation.invoice import invoice_from_dict
+
+    stocks, _ = load_stocks()
+    pdf = render_invoice(invoice_from_dict(special()), stocks["vat-special"])
+    queues.add_queue("ps-gone", "printstation-pdf.ppd")
+    printer = CupsPrinter("g", "ps-gone", queues.server, stocks)
+    try:
+        printer.prepare("G1", "vat-special")
+        printer.state()  # the Create-Job has been served
+        queues.lp("lpadmin", "-x", "ps-gone")
+        with pytest.raises(PrinterUnavailable):
+            printer.create_held(PrintRequest("G1", "t", pdf, "vat-special"))
     finally:
         printer.close()
 
