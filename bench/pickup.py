@@ -87,6 +87,10 @@ def backlog(inbox: Path, out: Path, staging: Path, count: int, first: int,
         if sum(1 for e in os.scandir(out) if e.name.endswith(".pdf")) >= already + count:
             marks["printed"] = time.perf_counter() - started
         time.sleep(0.05)
+    # The last jobs may have gone from queued to printed between the journal's read and
+    # the folder's in the last look: they were queued and submitted by then.
+    for stage in ("queued", "submitted") if journal else ():
+        marks.setdefault(stage, marks["printed"])
     return marks
 
 
