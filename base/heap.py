@@ -43,24 +43,22 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
+def _mallopt(param: int, value: int) -> bool:
+    libc = _libc()
+    return libc is not None and hasattr(libc, "mallopt") and bool(libc.mallopt(param, value))
+
+
 def cap_arenas(count: int = 2) -> bool:
     """Limit malloc to `count` arenas, and fix the size from which blocks are mapped on
     their own (MMAP_THRESHOLD). Must run before the threads start: an arena a thread
     already has stays. True when the C library took both."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "mallopt"):
-        return False
-    return bool(libc.mallopt(_M_ARENA_MAX, count)) and \
-        bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
-        bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _mallopt(_M_ARENA_MAX, count) and map_from(MMAP_THRESHOLD) and \
+        _mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
 
 
 def map_from(size: int) -> bool:
     """Map blocks of `size` bytes and more on their own (a fixed M_MMAP_THRESHOLD)."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "mallopt"):
-        return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, size))
+    return _mallopt(_M_MMAP_THRESHOLD, size)
 
 
 def trim() -> bool:

@@ -39,6 +39,8 @@ SAMPLES = Path(config_package.__file__).parent / "samples"
 SENT = frozenset({State.SUBMITTED, State.PRINTED, State.UNCERTAIN, State.FAILED})
 # Enough to read a form on a screen, and no page a worker spends seconds on.
 MIN_DPI, MAX_DPI = 20, 300
+# The plain-paper stock an e-invoice PDF or OFD prints on, as it looks.
+ASIS_STOCK = "einvoice"
 # As far as `calibrate --offset` may move a print (daemon/control_ops.py).
 MAX_OFFSET_MM = 50.0
 
@@ -46,6 +48,12 @@ MAX_OFFSET_MM = 50.0
 class NoPicture(KeyError):
     """The job has no page to show: nothing was read from its file (incoming, rejected),
     or the file its page is drawn from is gone."""
+
+
+def stock_name(doc: dict[str, Any]) -> str | None:
+    """The stock a job prints on: its invoice's kind, or plain paper for an e-invoice PDF
+    or OFD printed as it looks."""
+    return ASIS_STOCK if asis_of(doc) is not None else doc.get("kind")
 
 
 def render_args(ctx: Context, printer: PrinterSettings | None, job: sqlite3.Row,
@@ -71,11 +79,11 @@ def job_document(ctx: Context, printer: PrinterSettings | None, job: sqlite3.Row
     if asis is not None and isinstance(again, dict):
         # A reprint of a PDF or OFD: the page its last job printed, as it printed.
         folder = archive_day(ctx, again["claimed_at"])
-        return (folder / f"{again['job']}.pdf").read_bytes(), "einvoice", (0.0, 0.0)
+        return (folder / f"{again['job']}.pdf").read_bytes(), ASIS_STOCK, (0.0, 0.0)
     if asis is not None:
         # An e-invoice PDF or OFD prints at 100 % as it looks, on plain paper, placed
         # by its ink: no calibration offset.
-        stock = ctx.stocks["einvoice"]
+        stock = ctx.stocks[ASIS_STOCK]
         return printable(source(), asis, (stock.width_mm, stock.height_mm)), stock.name, \
             (0.0, 0.0)
     args = render_args(ctx, printer, job, doc)

@@ -37,7 +37,7 @@ from . import print_failures as failures
 from .asis_print import asis_of
 from .context import Context
 from .crash import crash_point
-from .pictures import job_document, render_args
+from .pictures import job_document, render_args, stock_name
 from .prerender import AHEAD, Ahead, RenderPool
 from .print_holds import HoldsMixin
 from .printer_health import DEVICE_CHECK_S, TroubleLog, printer_nap
@@ -249,17 +249,17 @@ class PrintRunner(HoldsMixin, JournalRunner):
         if job["source_seq"] <= self.known_before or job["id"] in self.tried:
             external_id = self.driver.find(job["id"])
         crash_point("before_create")
-        prepare = getattr(self.driver, "prepare", None)
-        if external_id is None and prepare is not None:
+        prepared = external_id is None and hasattr(self.driver, "prepare")
+        if prepared:
             # The printer starts the held job while the page renders (CUPS: Create-Job now,
             # the page in create_held); tried from here, since a crash may leave it empty.
             self.tried.add(job["id"])
-            prepare(job["id"], "einvoice" if asis_of(doc) is not None else doc.get("kind"))
+            self.driver.prepare(job["id"], stock_name(doc))
         try:
             pdf, stock, offset = self.document(job, doc)
         except Exception as exc:
-            if prepare is not None:
-                self.driver.discard(job["id"])  # type: ignore[attr-defined]
+            if prepared:
+                self.driver.discard(job["id"])
             if isinstance(exc, Unavailable):
                 raise  # the station's font gone: every job would fail, none is to blame
             # Valid when read, unrenderable now (a reload narrowed a field or removed its
